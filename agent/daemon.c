@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <gio/gio.h>
+
+#include "access.h"
+#include "accounts.h"
+#include "account-config.h"
+#include "context.h"
+#include "daemon.h"
+#include "service-agent.h"
+#include "sign-in.h"
+#include "system-events.h"
+
+#define BUS_NAME "org.keyhold.Agent"
+#define AGENT_PATH "/org/keyhold/Agent"
+/* Enough main-loop turns for cancelled operations to report back. */
+#define SHUTDOWN_DRAIN_ITERATIONS 1000
+
+struct _KeyholdDaemon
+{
+  GObject parent_instance;
+
+  gboolean replace;
+  guint owner_id;
+  gboolean name_acquired;
+  gboolean stopped;
+
+  GDBusConnection *connection;
+  KeyholdContext context;
+  KeyholdAccess *access;
+  GDBusObjectManagerServer *object_manager;
+  KeyholdAccounts *accounts;
+  KeyholdSignIns *sign_ins;
+  GDBusInterfaceSkeleton *agent_service;
+  GCancellable *cancellable;
+  KeyholdSystemEvents *system_events;
+};
+
+enum
+{
+  SIGNAL_STOPPED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+G_DEFINE_FINAL_TYPE (KeyholdDaemon, keyhold_daemon, G_TYPE_OBJECT)
+
+static void
+stop (KeyholdDaemon *self, int exit_status)
+{
+  if (self->stopped)
+    return;
+  self->stopped = TRUE;
+  g_signal_emit (self, signals[SIGNAL_STOPPED], 0, exit_status);
+}
+
+static void
+open_store (KeyholdDaemon *self)
+{
+  g_autofree char *path = keyhold_store_default_path ();
+
+  /* Without the store the agent still serves tokens (they never touch
+   * disk); it reports the problem instead of discarding the file. */
+  self->context.store = keyhold_store_open (path, &self->context.storage_error);
+  if (self->context.store == NULL)
+    g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "MESSAGE",
+                      "The agent's database cannot be used: %s",
+                      self->context.storage_error->message);
+}
+
+static gboolean
+export_objects (KeyholdDaemon *self, GDBusConnection *connection, GError **error)
+{
+  g_autofree char *config_path = keyhold_config_default_path ();
+
+  self->access = keyhold_access_new (connection);
+  self->object_manager = g_dbus_object_manager_server_new (AGENT_PATH);
+  self->accounts = keyhold_accounts_new (&self->context, self->object_manager, self->access,
+                                         config_path, error);
+  if (self->accounts == NULL)
+    return FALSE;
+  self->sign_ins = keyhold_sign_ins_new (connection, &self->context);
+  self->agent_service = keyhold_service_agent_new (self->accounts, self->sign_ins, self->access);
+
+  if (!g_dbus_interface_skeleton_export (self->agent_service, connection, AGENT_PATH, error))
+    return FALSE;
+  g_dbus_object_manager_server_set_connection (self->object_manager, connection);
+  return TRUE;
+}
+
+static void
+on_bus_acquired (GDBusConnection *connection, const char *name, gpointer user_data)
+{
+  KeyholdDaemon *self = user_data;
+  g_autoptr (GError) error = NULL;
+
+  self->connection = g_object_ref (connection);
+  if (!export_objects (self, connection, &error))
+    {
+      g_printerr ("keyhold-agent: cannot start: %s\n", error->message);
+      stop (self, 1);
+    }
+}
+
+static void
+on_system_event (KeyholdSystemEvent event, gpointer user_data)
+{
+  KeyholdDaemon *self = user_data;
+
+  if (self->accounts == NULL)
+    return;
+  if (event == KEYHOLD_SYSTEM_EVENT_OFFLINE)
+    keyhold_accounts_network_lost (self->accounts);
+  else
+    keyhold_accounts_recheck (self->accounts);
+}
+
+static void
+on_system_bus (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  KeyholdDaemon *self = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GDBusConnection) system_bus = g_bus_get_finish (result, &error);
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  /* Without a system bus (a container, say) suspends go unnoticed, but the
+   * wall-clock checks on every token request still hold. */
+  if (system_bus == NULL)
+    g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "MESSAGE",
+                      "No system bus, so suspend and resume are not watched: %s",
+                      error->message);
+  self->system_events = keyhold_system_events_new (system_bus, on_system_event, self);
+}
+
+static void
+on_name_acquired (GDBusConnection *connection, const char *name, gpointer user_data)
+{
+  KeyholdDaemon *self = user_data;
+
+  self->name_acquired = TRUE;
+  g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_INFO, "MESSAGE", "keyhold-agent %s is serving %s",
+                    PACKAGE_VERSION, BUS_NAME);
+}
+
+static void
+on_name_lost (GDBusConnection *connection, const char *name, gpointer user_data)
+{
+  KeyholdDaemon *self = user_data;
+
+  if (connection == NULL)
+    {
+      g_printerr ("keyhold-agent: cannot connect to the session bus\n");
+      stop (self, 1);
+    }
+  else if (!self->name_acquired)
+    {
+      g_printerr ("keyhold-agent: another agent is already running and owns %s "
+                  "(use --replace to take over)\n",
+                  BUS_NAME);
+      stop (self, 1);
+    }
+  else
+    {
+      g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "MESSAGE",
+                        "Another agent took over %s; exiting", BUS_NAME);
+      stop (self, 0);
+    }
+}
+
+KeyholdDaemon *
+keyhold_daemon_new (gboolean replace)
+{
+  KeyholdDaemon *self = g_object_new (KEYHOLD_TYPE_DAEMON, NULL);
+
+  self->replace = replace;
+  return self;
+}
+
+void
+keyhold_daemon_start (KeyholdDaemon *self)
+{
+  GBusNameOwnerFlags flags = G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT
+                             | G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE;
+
+  if (self->replace)
+    flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE;
+
+  self->context.http = keyhold_http_new ();
+  open_store (self);
+  self->context.providers = keyhold_provider_cache_new (self->context.http, self->context.store);
+  self->cancellable = g_cancellable_new ();
+  g_bus_get (G_BUS_TYPE_SYSTEM, self->cancellable, on_system_bus, self);
+  self->owner_id = g_bus_own_name (G_BUS_TYPE_SESSION, BUS_NAME, flags, on_bus_acquired,
+                                   on_name_acquired, on_name_lost, self, NULL);
+}
+
+static void
+drain_main_context (void)
+{
+  for (guint i = 0; i < SHUTDOWN_DRAIN_ITERATIONS; i++)
+    if (!g_main_context_iteration (NULL, FALSE))
+      break;
+}
+
+void
+keyhold_daemon_shutdown (KeyholdDaemon *self)
+{
+  g_clear_handle_id (&self->owner_id, g_bus_unown_name);
+  if (self->cancellable != NULL)
+    g_cancellable_cancel (self->cancellable);
+  g_clear_pointer (&self->system_events, keyhold_system_events_free);
+  if (self->agent_service != NULL)
+    g_dbus_interface_skeleton_unexport (self->agent_service);
+  g_clear_object (&self->agent_service);
+  g_clear_pointer (&self->sign_ins, keyhold_sign_ins_free);
+  g_clear_pointer (&self->accounts, keyhold_accounts_free);
+  g_clear_object (&self->object_manager);
+  /* Cancelled flows and refreshes report back through the main loop and
+   * still use the context, so it goes only after they have. */
+  drain_main_context ();
+  g_clear_pointer (&self->context.http, keyhold_http_free);
+  drain_main_context ();
+  g_clear_pointer (&self->access, keyhold_access_free);
+  g_clear_pointer (&self->context.providers, keyhold_provider_cache_free);
+  g_clear_pointer (&self->context.store, keyhold_store_close);
+  g_clear_error (&self->context.storage_error);
+  if (self->connection != NULL)
+    g_dbus_connection_flush_sync (self->connection, NULL, NULL);
+  g_clear_object (&self->connection);
+  g_clear_object (&self->cancellable);
+}
+
+static void
+keyhold_daemon_init (KeyholdDaemon *self)
+{
+}
+
+static void
+keyhold_daemon_finalize (GObject *object)
+{
+  keyhold_daemon_shutdown (KEYHOLD_DAEMON (object));
+  G_OBJECT_CLASS (keyhold_daemon_parent_class)->finalize (object);
+}
+
+static void
+keyhold_daemon_class_init (KeyholdDaemonClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = keyhold_daemon_finalize;
+  signals[SIGNAL_STOPPED] = g_signal_new ("stopped", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                          0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT);
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/* Events after which timers on the monotonic clock can no longer be
+ * trusted, or after which the provider may be reachable again: resume from
+ * suspend (logind PrepareForSleep(false)), a jump of the wall clock, and
+ * the network coming back with full connectivity (a captive portal or
+ * limited connectivity is not online). */
+typedef enum
+{
+  KEYHOLD_SYSTEM_EVENT_RESUMED,
+  KEYHOLD_SYSTEM_EVENT_CLOCK_JUMPED,
+  KEYHOLD_SYSTEM_EVENT_ONLINE,
+  KEYHOLD_SYSTEM_EVENT_OFFLINE,
+} KeyholdSystemEvent;
+
+typedef void (*KeyholdSystemEventFunc) (KeyholdSystemEvent event, gpointer user_data);
+
+typedef struct _KeyholdSystemEvents KeyholdSystemEvents;
+
+/* @logind_bus is the connection on which org.freedesktop.login1 lives (the
+ * system bus; tests pass their private bus with a stand-in logind), or NULL
+ * to watch no suspends. */
+KeyholdSystemEvents *keyhold_system_events_new (GDBusConnection *logind_bus,
+                                                KeyholdSystemEventFunc func,
+                                                gpointer user_data);
+void keyhold_system_events_free (KeyholdSystemEvents *events);
+
+/* Whether the network monitor reports full connectivity now. */
+gboolean keyhold_system_events_is_online (KeyholdSystemEvents *events);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (KeyholdSystemEvents, keyhold_system_events_free)
+
+G_END_DECLS

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <libsecret/secret.h>
+#include <string.h>
+
+#include "agent-client.h"
+
+#define TEST_CLIENT_ID "test-client"
+
+char *
+keyhold_test_account_path (const char *name)
+{
+  g_autofree char *escaped = g_dbus_escape_object_path (name);
+
+  return g_strconcat ("/org/keyhold/Agent/account/", escaped, NULL);
+}
+
+static char *
+cli_path (void)
+{
+  return g_build_filename (g_getenv ("KEYHOLD_BUILD_DIR"), "examples", "keyhold", NULL);
+}
+
+static void
+run_cli_or_die (KeyholdTestEnv *env, const char *const *argv, const char *expect_in_stdout)
+{
+  g_autofree char *out = NULL, *err = NULL;
+  int status = keyhold_test_env_run (env, argv, &out, &err);
+
+  if (status != 0 || (expect_in_stdout != NULL && strstr (out, expect_in_stdout) == NULL))
+    g_error ("`keyhold %s %s` failed with %d\nstdout: %s\nstderr: %s", argv[1], argv[2], status,
+             out, err);
+}
+
+void
+keyhold_test_add_account (KeyholdTestEnv *env, const char *name)
+{
+  g_autofree char *cli = cli_path ();
+  const char *issuer = keyhold_test_env_get_issuer (env);
+  const char *argv[] = { cli,         "account",     "add",  name,   "--issuer", issuer,
+                         "--client-id", TEST_CLIENT_ID, "--api-origin", issuer, NULL };
+
+  run_cli_or_die (env, argv, NULL);
+}
+
+void
+keyhold_test_login (KeyholdTestEnv *env, const char *name)
+{
+  g_autofree char *cli = cli_path ();
+  const char *argv[] = { cli, "login", name, NULL };
+
+  run_cli_or_die (env, argv, "Signed in");
+}
+
+char *
+keyhold_test_get_token (KeyholdTestEnv *env,
+                        const char *name,
+                        const char *const *scopes,
+                        const char *audience,
+                        guint min_validity,
+                        gint64 *out_expires_at,
+                        GError **error)
+{
+  static const char *const no_scopes[] = { NULL };
+  g_autofree char *path = keyhold_test_account_path (name);
+  g_autoptr (GVariant) reply = NULL;
+  char *token = NULL;
+  gint64 expires_at = 0;
+
+  reply = g_dbus_connection_call_sync (
+      keyhold_test_env_get_bus (env), "org.keyhold.Agent", path, "org.keyhold.Account1",
+      "GetAccessToken",
+      g_variant_new ("(^as&su)", scopes != NULL ? scopes : no_scopes,
+                     audience != NULL ? audience : "", min_validity),
+      G_VARIANT_TYPE ("(sx)"), G_DBUS_CALL_FLAGS_NONE, 60000, NULL, error);
+  if (reply == NULL)
+    return NULL;
+  g_variant_get (reply, "(sx)", &token, &expires_at);
+  if (out_expires_at != NULL)
+    *out_expires_at = expires_at;
+  return token;
+}
+
+GVariant *
+keyhold_test_account_property (KeyholdTestEnv *env, const char *name, const char *property)
+{
+  g_autofree char *path = keyhold_test_account_path (name);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  GVariant *value;
+
+  reply = g_dbus_connection_call_sync (keyhold_test_env_get_bus (env), "org.keyhold.Agent", path,
+                                       "org.freedesktop.DBus.Properties", "Get",
+                                       g_variant_new ("(ss)", "org.keyhold.Account1", property),
+                                       G_VARIANT_TYPE ("(v)"), G_DBUS_CALL_FLAGS_NONE, 20000,
+                                       NULL, &error);
+  if (reply == NULL)
+    g_error ("Could not read %s of %s: %s", property, name, error->message);
+  g_variant_get (reply, "(v)", &value);
+  return value;
+}
+
+char *
+keyhold_test_account_state (KeyholdTestEnv *env, const char *name)
+{
+  g_autoptr (GVariant) state = keyhold_test_account_property (env, name, "State");
+
+  return g_variant_dup_string (state, NULL);
+}
+
+/* The agent's schema, spelled out independently of agent/keyring.c so that
+ * the test notices if the agent stores somewhere else. */
+static const SecretSchema *
+agent_schema (void)
+{
+  static const SecretSchema schema = {
+    "org.keyhold.Secret",
+    SECRET_SCHEMA_NONE,
+    {
+      { "kind", SECRET_SCHEMA_ATTRIBUTE_STRING },
+      { "account", SECRET_SCHEMA_ATTRIBUTE_STRING },
+      { "issuer", SECRET_SCHEMA_ATTRIBUTE_STRING },
+      { NULL, 0 },
+    },
+  };
+  return &schema;
+}
+
+char *
+keyhold_test_keyring_refresh_token (KeyholdTestEnv *env, const char *name)
+{
+  g_autoptr (GError) error = NULL;
+  char *secret;
+  char *copy;
+
+  secret = secret_password_lookup_sync (agent_schema (), NULL, &error, "kind", "refresh-token",
+                                        "account", name, "issuer",
+                                        keyhold_test_env_get_issuer (env), NULL);
+  if (error != NULL)
+    g_error ("Could not read the keyring: %s", error->message);
+  copy = g_strdup (secret);
+  secret_password_free (secret);
+  return copy;
+}
+
+guint
+keyhold_test_count_token_requests (KeyholdTestEnv *env, const char *grant_type)
+{
+  g_autoptr (JsonNode) log = keyhold_test_env_mock (env, "GET", "/log?target=token", NULL);
+  JsonArray *entries = json_object_get_array_member (json_node_get_object (log), "entries");
+  guint count = 0;
+
+  for (guint i = 0; i < json_array_get_length (entries); i++)
+    {
+      JsonObject *entry = json_array_get_object_element (entries, i);
+      JsonObject *form = json_object_get_object_member (entry, "form");
+
+      if (form != NULL && json_object_has_member (form, "grant_type")
+          && g_strcmp0 (json_object_get_string_member (form, "grant_type"), grant_type) == 0)
+        count++;
+    }
+  return count;
+}
+
+const char *
+keyhold_test_error_name (const GError *error)
+{
+  static char name[256];
+  g_autofree char *remote = NULL;
+
+  remote = g_dbus_error_get_remote_error (error);
+  g_strlcpy (name, remote != NULL ? remote : "", sizeof name);
+  return name;
+}
