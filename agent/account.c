@@ -4,6 +4,7 @@
 #include <keyhold/keyhold-error.h>
 
 #include "account.h"
+#include "backoff.h"
 #include "clock.h"
 #include "identity.h"
 #include "keyring.h"
@@ -16,7 +17,7 @@
  * REFRESH_JITTER_PERCENT more, so many agents do not refresh in step. */
 #define REFRESH_AT_PERCENT 80
 #define REFRESH_JITTER_PERCENT 5
-#define BACKOFF_FIRST_S 2
+#define BACKOFF_FIRST_S 4
 #define BACKOFF_CAP_S 300
 #define KEYRING_RETRY_CAP_S 60
 /* Revocation is a courtesy; sign-out must answer well within the D-Bus
@@ -51,6 +52,9 @@ struct _KeyholdAccount
   GQueue waiters; /* TokenWaiter, in arrival order */
   gboolean refreshing;
   guint consecutive_failures;
+  /* Monotonic time before which no caller may start a refresh: the backoff
+   * after a transient failure. A recheck (resume, network back) clears it. */
+  gint64 retry_not_before_us;
   guint refresh_timer_id;
 };
 
@@ -94,6 +98,7 @@ typedef struct
 } RefreshAttempt;
 
 static void pump_waiters (KeyholdAccount *self);
+static void fail_waiters_for_key (KeyholdAccount *self, const char *key, const GError *error);
 static void start_refresh (KeyholdAccount *self, const char *key, const char *const *scopes,
                            const char *audience);
 
@@ -346,34 +351,33 @@ pump_waiters (KeyholdAccount *self)
       fail_all_waiters (self, error);
       return;
     }
+  if (g_get_monotonic_time () < self->retry_not_before_us)
+    {
+      g_autoptr (GError) offline = g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_OFFLINE,
+                                                "The provider cannot be reached (%s); "
+                                                "keyhold retries by itself",
+                                                self->last_error);
+      fail_waiters_for_key (self, first_unserved->key, offline);
+      return;
+    }
   start_refresh (self, first_unserved->key, (const char *const *) first_unserved->scopes,
                  first_unserved->audience);
 }
 
-/* After a failed refresh, a waiter still gets a token that has not expired
- * yet, even if it lives shorter than asked: an offline provider must not take
- * away a token that works (DESIGN.md, transient failures). */
+/* Waiters for @key get @error. During an outage the cached token is still
+ * served, but only to callers whose min_validity it meets: those never got
+ * here, pump_waiters () answered them from the cache. */
 static void
-fail_waiters_for_key (KeyholdAccount *self, const char *key, const GError *error,
-                      gboolean serve_unexpired)
+fail_waiters_for_key (KeyholdAccount *self, const char *key, const GError *error)
 {
   GList *link, *next;
-  gint64 now_us = keyhold_clock_now_us ();
 
   for (link = self->waiters.head; link != NULL; link = next)
     {
       TokenWaiter *waiter = link->data;
-      gint64 expires_at_us;
-      g_autoptr (KeyholdSecret) token = NULL;
 
       next = link->next;
-      if (g_strcmp0 (waiter->key, key) != 0)
-        continue;
-      if (serve_unexpired)
-        token = keyhold_token_cache_lookup (self->tokens, key, now_us, &expires_at_us);
-      if (token != NULL)
-        finish_waiter (waiter, token, expires_at_us, NULL);
-      else
+      if (g_strcmp0 (waiter->key, key) == 0)
         finish_waiter (waiter, NULL, 0, g_error_copy (error));
     }
 }
@@ -394,15 +398,16 @@ refresh_attempt_free (RefreshAttempt *attempt)
 
 static gboolean on_refresh_timer (gpointer user_data);
 
+/* Millisecond timers: a token that lives seconds cannot afford the up to
+ * one second of slack of g_timeout_add_seconds (). */
 static void
-schedule_refresh_in (KeyholdAccount *self, gint64 delay_s)
+schedule_refresh_in_ms (KeyholdAccount *self, gint64 delay_ms)
 {
-  delay_s = MAX (delay_s, 1);
+  delay_ms = CLAMP (delay_ms, 100, (gint64) G_MAXUINT);
   g_clear_handle_id (&self->refresh_timer_id, g_source_remove);
-  self->refresh_timer_id = g_timeout_add_seconds ((guint) MIN (delay_s, G_MAXUINT), on_refresh_timer,
-                                                  self);
-  set_time_property (self, &self->next_refresh_s, keyhold_clock_now_s () + delay_s,
-                     PROP_NEXT_REFRESH);
+  self->refresh_timer_id = g_timeout_add ((guint) delay_ms, on_refresh_timer, self);
+  set_time_property (self, &self->next_refresh_s,
+                     (keyhold_clock_now_us () / 1000 + delay_ms) / 1000, PROP_NEXT_REFRESH);
 }
 
 static void
@@ -412,21 +417,22 @@ schedule_proactive_refresh (KeyholdAccount *self, gint64 sent_at_us, gint64 expi
   gint64 jitter_us = g_random_int_range (0, REFRESH_JITTER_PERCENT + 1) * (lifetime_us / 100);
   gint64 refresh_at_us = sent_at_us + lifetime_us * REFRESH_AT_PERCENT / 100 - jitter_us;
 
-  schedule_refresh_in (self, (refresh_at_us - keyhold_clock_now_us ()) / G_USEC_PER_SEC);
+  schedule_refresh_in_ms (self, (refresh_at_us - keyhold_clock_now_us ()) / 1000);
 }
 
-/* Full jitter (a uniform delay up to the exponential bound) spreads the
- * retries of many clients after a provider outage. */
 static void
 schedule_backoff (KeyholdAccount *self, gint64 retry_after_s)
 {
-  guint shift = MIN (self->consecutive_failures, 16);
-  gint64 bound_s = MIN ((gint64) BACKOFF_FIRST_S << shift, BACKOFF_CAP_S);
-  gint64 delay_s = g_random_int_range (1, (gint32) bound_s + 1);
+  static const KeyholdBackoff refresh_backoff = { .first_bound_s = BACKOFF_FIRST_S,
+                                                  .cap_s = BACKOFF_CAP_S };
+  guint delay_s = keyhold_backoff_delay_s (&refresh_backoff, self->consecutive_failures,
+                                           retry_after_s, g_random_double ());
 
-  if (retry_after_s > delay_s)
-    delay_s = MIN (retry_after_s, 24 * 60 * 60);
-  schedule_refresh_in (self, delay_s);
+  /* Callers arriving during the pause get the cached token or Offline at
+   * once instead of sending requests of their own: an outage must not turn
+   * many callers into many requests. */
+  self->retry_not_before_us = g_get_monotonic_time () + (gint64) delay_s * G_USEC_PER_SEC;
+  schedule_refresh_in_ms (self, (gint64) delay_s * 1000);
 }
 
 static gboolean
@@ -461,6 +467,15 @@ classify_refresh_error (const GError *error)
       || g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_MALFORMED_RESPONSE))
     return REFRESH_FAILED_TRANSIENTLY;
   return REFRESH_FAILED_REJECTED;
+}
+
+/* Garbage or an oversized answer: the provider was reached but is not
+ * working. Still transient (it may recover), but not "offline" to callers. */
+static gboolean
+provider_answer_unusable (const GError *error)
+{
+  return g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_MALFORMED_RESPONSE)
+         || g_error_matches (error, KEYHOLD_HTTP_ERROR, KEYHOLD_HTTP_ERROR_TOO_LARGE);
 }
 
 static void on_sign_in_gone_deleted (GObject *source, GAsyncResult *result, gpointer user_data);
@@ -502,9 +517,13 @@ refresh_failed (KeyholdAccount *self, GTask *task, const GError *error, gint64 r
       self->consecutive_failures++;
       set_state (self, KEYHOLD_ACCOUNT_OFFLINE);
       schedule_backoff (self, retry_after_s);
-      reported = g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_OFFLINE,
-                              "The provider cannot be reached: %s", error->message);
-      fail_waiters_for_key (self, attempt->key, reported, TRUE);
+      if (provider_answer_unusable (error))
+        reported = g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_PROVIDER_ERROR,
+                                "The provider's answer was unusable: %s", error->message);
+      else
+        reported = g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_OFFLINE,
+                                "The provider cannot be reached: %s", error->message);
+      fail_waiters_for_key (self, attempt->key, reported);
       break;
 
     case REFRESH_FAILED_REJECTED:
@@ -512,7 +531,7 @@ refresh_failed (KeyholdAccount *self, GTask *task, const GError *error, gint64 r
       set_state (self, KEYHOLD_ACCOUNT_SIGNED_IN);
       reported = g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_PROVIDER_ERROR,
                               "The provider refused the token request: %s", error->message);
-      fail_waiters_for_key (self, attempt->key, reported, FALSE);
+      fail_waiters_for_key (self, attempt->key, reported);
       break;
     }
 
@@ -601,6 +620,7 @@ finish_refresh (KeyholdAccount *self, GTask *task)
       schedule_proactive_refresh (self, response->sent_at_us, response->expires_at_us);
     }
   self->consecutive_failures = 0;
+  self->retry_not_before_us = 0;
   self->refreshing = FALSE;
   set_last_error (self, NULL);
   set_state (self, KEYHOLD_ACCOUNT_SIGNED_IN);
@@ -723,10 +743,12 @@ keyhold_account_recheck (KeyholdAccount *self)
     return;
 
   keyhold_token_cache_expire (self->tokens, keyhold_clock_now_us ());
+  /* The event may be the very reason the provider was unreachable. */
+  self->retry_not_before_us = 0;
   if (self->state == KEYHOLD_ACCOUNT_SIGNED_IN && self->next_refresh_s > now_s)
     {
       /* Still ahead in wall-clock terms: only the timer may be off. */
-      schedule_refresh_in (self, self->next_refresh_s - now_s);
+      schedule_refresh_in_ms (self, (self->next_refresh_s - now_s) * 1000);
       return;
     }
   start_refresh (self, "", NULL, NULL);
@@ -906,7 +928,7 @@ on_restored_refresh_token (GObject *source, GAsyncResult *result, gpointer user_
 
   self->restored = TRUE;
   if (self->refresh_token != NULL)
-    schedule_refresh_in (self, 1);
+    schedule_refresh_in_ms (self, 1000);
   pump_waiters (self);
 }
 

@@ -4,7 +4,7 @@
 #include <sodium.h>
 #include <string.h>
 
-#include <keyhold/keyhold.h>
+#include <keyhold/keyhold-error.h>
 
 #include "browser-sign-in.h"
 #include "pkce.h"
@@ -17,7 +17,9 @@
 #define CONNECTION_TIMEOUT_S 10
 #define MAX_PENDING_CONNECTIONS 8
 
-#define PAGE_HEAD "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>keyhold</title></head><body><p>"
+#define PAGE_HEAD \
+  "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>keyhold</title></head>" \
+  "<body><p>"
 #define PAGE_TAIL "</p></body></html>"
 #define SUCCESS_PAGE PAGE_HEAD "Sign-in received. You can close this window." PAGE_TAIL
 #define FAILURE_PAGE PAGE_HEAD "Sign-in failed. You can close this window and try again." PAGE_TAIL
@@ -251,7 +253,8 @@ check_callback (BrowserSignIn *sign_in, const CallbackParams *params, GError **e
   g_autofree char *description = NULL;
 
   if (!state_matches (sign_in->state, params->state))
-    set_sign_in_failed (error, "The sign-in response does not belong to this sign-in (state mismatch)");
+    set_sign_in_failed (error,
+                        "The sign-in response does not belong to this sign-in (state mismatch)");
   else if (params->iss != NULL && strcmp (params->iss, sign_in->issuer) != 0)
     set_sign_in_failed (error, "The sign-in response comes from another issuer (iss mismatch)");
   else if (params->iss == NULL && sign_in->iss_required)
@@ -390,7 +393,8 @@ read_more (Connection *conn)
 }
 
 static gboolean
-on_incoming (GSocketService *service, GSocketConnection *connection, GObject *source_object, gpointer user_data)
+on_incoming (GSocketService *service, GSocketConnection *connection, GObject *source_object,
+             gpointer user_data)
 {
   BrowserSignIn *sign_in = user_data;
   GTask *task = G_TASK (source_object);
@@ -460,8 +464,9 @@ start_listening (GTask *task, GError **error)
                                       G_SOCKET_PROTOCOL_TCP, G_OBJECT (task), &bound, error))
     return FALSE;
 
-  sign_in->redirect_uri = g_strdup_printf ("http://127.0.0.1:%u" KEYHOLD_BROWSER_SIGN_IN_CALLBACK_PATH,
-                                           g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  sign_in->redirect_uri
+      = g_strdup_printf ("http://127.0.0.1:%u" KEYHOLD_BROWSER_SIGN_IN_CALLBACK_PATH,
+                         g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
   g_signal_connect (service, "incoming", G_CALLBACK (on_incoming), sign_in);
   g_socket_service_start (service);
   sign_in->service = g_steal_pointer (&service);
@@ -556,7 +561,8 @@ keyhold_browser_sign_in_finish (GAsyncResult *result, char **out_nonce, GError *
   BrowserSignIn *sign_in;
 
   g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == keyhold_browser_sign_in_async, NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == keyhold_browser_sign_in_async,
+                        NULL);
 
   token = g_task_propagate_pointer (G_TASK (result), error);
   sign_in = g_task_get_task_data (G_TASK (result));

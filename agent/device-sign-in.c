@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
-#include <keyhold/keyhold.h>
+#include <keyhold/keyhold-error.h>
 
 #include "device-sign-in.h"
 
@@ -72,7 +72,8 @@ static gboolean
 is_transient (const GError *error)
 {
   return error->domain == KEYHOLD_HTTP_ERROR
-         || g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_TEMPORARILY_UNAVAILABLE);
+         || g_error_matches (error, KEYHOLD_OAUTH_ERROR,
+                             KEYHOLD_OAUTH_ERROR_TEMPORARILY_UNAVAILABLE);
 }
 
 /* Decides what a failed poll means: TRUE to poll again, FALSE when the
@@ -192,7 +193,8 @@ KeyholdTokenResponse *
 keyhold_device_sign_in_finish (GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == keyhold_device_sign_in_async, NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == keyhold_device_sign_in_async,
+                        NULL);
 
   return g_task_propagate_pointer (G_TASK (result), error);
 }

@@ -101,7 +101,14 @@ struct _KeyholdHttpRequest
   guint connect_timeout_ms;
   guint total_timeout_ms;
   gsize max_response_bytes;
+  gboolean send_once;
 };
+
+void
+keyhold_http_request_set_send_once (KeyholdHttpRequest *request)
+{
+  request->send_once = TRUE;
+}
 
 KeyholdHttpRequest *
 keyhold_http_request_new (const char *method, const char *url)
@@ -675,7 +682,9 @@ transfer_set_options (Transfer *transfer)
          && curl_easy_setopt (easy, CURLOPT_HEADERFUNCTION, on_header_line) == CURLE_OK
          && curl_easy_setopt (easy, CURLOPT_HEADERDATA, transfer) == CURLE_OK
          && curl_easy_setopt (easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket) == CURLE_OK
-         && curl_easy_setopt (easy, CURLOPT_HTTPHEADER, transfer->headers) == CURLE_OK;
+         && curl_easy_setopt (easy, CURLOPT_HTTPHEADER, transfer->headers) == CURLE_OK
+         && curl_easy_setopt (easy, CURLOPT_FRESH_CONNECT, (long) request->send_once) == CURLE_OK
+         && curl_easy_setopt (easy, CURLOPT_FORBID_REUSE, (long) request->send_once) == CURLE_OK;
 }
 
 static gboolean

@@ -93,6 +93,12 @@ void keyhold_http_request_set_limits (KeyholdHttpRequest *request,
                                       guint total_timeout_ms,
                                       gsize max_response_bytes);
 
+/* The request must reach the server at most once per send. libcurl sends a
+ * request again by itself when a kept-alive connection it reused turns out
+ * closed; for a refresh that would resend a token the server may already
+ * have rotated. Such a request gets a connection of its own, not kept. */
+void keyhold_http_request_set_send_once (KeyholdHttpRequest *request);
+
 /* Takes ownership of @request. Cancelling @cancellable aborts the transfer
  * and completes with G_IO_ERROR_CANCELLED. @callback always runs from the
  * main context, never from inside this call. A request that cannot be sent

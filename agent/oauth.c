@@ -135,7 +135,8 @@ set_error_from_error_object (const char *body, gsize length, GError **error)
   if (!keyhold_untrusted_json_get_string (object, "error", &value, NULL) || value == NULL)
     return FALSE;
   name = keyhold_oauth_sanitize_provider_text (value);
-  if (keyhold_untrusted_json_get_string (object, "error_description", &value, NULL) && value != NULL)
+  if (keyhold_untrusted_json_get_string (object, "error_description", &value, NULL)
+      && value != NULL)
     description = keyhold_oauth_sanitize_provider_text (value);
 
   g_set_error (error, KEYHOLD_OAUTH_ERROR, error_code_from_name (name),
@@ -163,7 +164,8 @@ keyhold_oauth_set_error_from_answer (guint status, const char *body, gsize lengt
 
 /* Parses the body of a 200 answer; any other status becomes an error. */
 static SecretTree *
-parse_success_answer (guint status, const char *body, gsize length, const char *what, GError **error)
+parse_success_answer (guint status, const char *body, gsize length, const char *what,
+                      GError **error)
 {
   g_autoptr (GError) local_error = NULL;
   SecretTree *root;
@@ -325,7 +327,8 @@ is_browser_url (const char *url)
 /* The user opens these in a browser: only web URLs, never file: or
  * javascript:. */
 static gboolean
-get_verification_uri (JsonObject *object, const char *member, const char **out_value, GError **error)
+get_verification_uri (JsonObject *object, const char *member, const char **out_value,
+                      GError **error)
 {
   const char *what = "device authorization";
   g_autofree char *reason = NULL;
@@ -349,7 +352,8 @@ get_device_timing (JsonObject *object, guint *out_expires_in, guint *out_interva
   gint64 expires_in, interval;
   gboolean present;
 
-  if (!keyhold_untrusted_json_get_integer (object, "expires_in", &expires_in, &present, &local_error))
+  if (!keyhold_untrusted_json_get_integer (object, "expires_in", &expires_in, &present,
+                                           &local_error))
     {
       set_malformed (error, what, local_error->message);
       return FALSE;
@@ -452,6 +456,9 @@ post_form (const char *endpoint, KeyholdHttpForm *form, GTask *task, GAsyncReady
   g_autoptr (KeyholdHttpRequest) request = keyhold_http_request_new ("POST", endpoint);
   g_autoptr (KeyholdSecret) body = keyhold_http_form_end (form);
 
+  /* Token requests change state at the provider (codes are single use,
+   * refresh tokens rotate), so each goes out exactly once per attempt. */
+  keyhold_http_request_set_send_once (request);
   keyhold_http_request_add_header (request, "Accept", "application/json");
   keyhold_http_request_set_limits (request, KEYHOLD_OAUTH_CONNECT_TIMEOUT_MS,
                                    KEYHOLD_OAUTH_TOTAL_TIMEOUT_MS,
@@ -477,15 +484,15 @@ on_token_answer (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) task = user_data;
   g_autoptr (KeyholdHttpResponse) response = NULL;
-  KeyholdTokenResponse *token;
+  KeyholdTokenResponse *token = NULL;
   GError *error = NULL;
 
   response = receive_answer (result, task, &error);
-  token = response == NULL ? NULL
-                           : keyhold_oauth_parse_token_response (response->status,
-                                                                 keyhold_secret_get (response->body),
-                                                                 keyhold_secret_get_length (response->body),
-                                                                 response->sent_at_real_us, &error);
+  if (response != NULL)
+    token = keyhold_oauth_parse_token_response (response->status,
+                                                keyhold_secret_get (response->body),
+                                                keyhold_secret_get_length (response->body),
+                                                response->sent_at_real_us, &error);
   if (token == NULL)
     g_task_return_error (task, error);
   else
@@ -493,7 +500,8 @@ on_token_answer (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static KeyholdTokenResponse *
-token_request_finish (GAsyncResult *result, gpointer source_tag, gint64 *out_retry_after_s, GError **error)
+token_request_finish (GAsyncResult *result, gpointer source_tag, gint64 *out_retry_after_s,
+                      GError **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == source_tag, NULL);
@@ -514,7 +522,8 @@ keyhold_oauth_refresh_async (KeyholdHttp *http,
                              GAsyncReadyCallback callback,
                              gpointer user_data)
 {
-  GTask *task = request_task_new (http, keyhold_oauth_refresh_async, cancellable, callback, user_data);
+  GTask *task
+      = request_task_new (http, keyhold_oauth_refresh_async, cancellable, callback, user_data);
   KeyholdHttpForm *form = keyhold_http_form_new ();
 
   keyhold_http_form_add (form, "grant_type", "refresh_token");
@@ -571,8 +580,8 @@ keyhold_oauth_poll_device_token_async (KeyholdHttp *http,
                                       GAsyncReadyCallback callback,
                                       gpointer user_data)
 {
-  GTask *task = request_task_new (http, keyhold_oauth_poll_device_token_async, cancellable, callback,
-                                  user_data);
+  GTask *task = request_task_new (http, keyhold_oauth_poll_device_token_async, cancellable,
+                                  callback, user_data);
   KeyholdHttpForm *form = keyhold_http_form_new ();
 
   keyhold_http_form_add (form, "grant_type", DEVICE_CODE_GRANT_TYPE);
@@ -592,16 +601,14 @@ on_device_authorization_answer (GObject *source, GAsyncResult *result, gpointer 
 {
   g_autoptr (GTask) task = user_data;
   g_autoptr (KeyholdHttpResponse) response = NULL;
-  KeyholdDeviceAuthorization *authorization;
+  KeyholdDeviceAuthorization *authorization = NULL;
   GError *error = NULL;
 
   response = receive_answer (result, task, &error);
-  authorization = response == NULL
-                    ? NULL
-                    : keyhold_oauth_parse_device_authorization (response->status,
-                                                                keyhold_secret_get (response->body),
-                                                                keyhold_secret_get_length (response->body),
-                                                                &error);
+  if (response != NULL)
+    authorization = keyhold_oauth_parse_device_authorization (
+      response->status, keyhold_secret_get (response->body),
+      keyhold_secret_get_length (response->body), &error);
   if (authorization == NULL)
     g_task_return_error (task, error);
   else
@@ -664,7 +671,8 @@ keyhold_oauth_revoke_async (KeyholdHttp *http,
                             GAsyncReadyCallback callback,
                             gpointer user_data)
 {
-  GTask *task = request_task_new (http, keyhold_oauth_revoke_async, cancellable, callback, user_data);
+  GTask *task
+      = request_task_new (http, keyhold_oauth_revoke_async, cancellable, callback, user_data);
   KeyholdHttpForm *form = keyhold_http_form_new ();
 
   keyhold_http_form_add_secret (form, "token", refresh_token);
@@ -677,7 +685,8 @@ gboolean
 keyhold_oauth_revoke_finish (GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, NULL), FALSE);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == keyhold_oauth_revoke_async, FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == keyhold_oauth_revoke_async,
+                        FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
 }

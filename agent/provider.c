@@ -67,7 +67,8 @@ set_malformed (GError **error, GError *cause)
 }
 
 static gboolean
-get_string (JsonObject *object, const char *member, gboolean required, char **out_value, GError **error)
+get_string (JsonObject *object, const char *member, gboolean required, char **out_value,
+            GError **error)
 {
   g_autoptr (GError) local_error = NULL;
   const char *value;
@@ -178,7 +179,8 @@ parse_document (const char *document, gsize length, GError **error)
 }
 
 static gboolean
-check_issuer_matches (JsonObject *object, const char *expected_issuer, char **out_issuer, GError **error)
+check_issuer_matches (JsonObject *object, const char *expected_issuer, char **out_issuer,
+                      GError **error)
 {
   g_autofree char *issuer = NULL;
 
@@ -187,8 +189,9 @@ check_issuer_matches (JsonObject *object, const char *expected_issuer, char **ou
   /* Exact comparison: no case folding, no trailing-slash normalisation. */
   if (strcmp (issuer, expected_issuer) != 0)
     {
-      g_set_error_literal (error, KEYHOLD_PROVIDER_ERROR, KEYHOLD_PROVIDER_ERROR_ISSUER_MISMATCH,
-                           "The provider document names a different issuer than the one configured");
+      g_set_error_literal (
+          error, KEYHOLD_PROVIDER_ERROR, KEYHOLD_PROVIDER_ERROR_ISSUER_MISMATCH,
+          "The provider document names a different issuer than the one configured");
       return FALSE;
     }
   *out_issuer = g_steal_pointer (&issuer);
@@ -237,7 +240,8 @@ gboolean
 keyhold_provider_metadata_allows_pkce_s256 (const KeyholdProviderMetadata *metadata)
 {
   return metadata->code_challenge_methods_supported == NULL
-         || g_strv_contains ((const char *const *) metadata->code_challenge_methods_supported, "S256");
+         || g_strv_contains ((const char *const *)metadata->code_challenge_methods_supported,
+                             "S256");
 }
 
 gboolean
@@ -332,9 +336,8 @@ on_discovery_received (GObject *source, GAsyncResult *result, gpointer user_data
 
   fetched->document = receive_document (result, task, &length, &error);
   if (fetched->document != NULL)
-    fetched->metadata = keyhold_provider_metadata_parse (fetched->document, length,
-                                                         g_object_get_data (G_OBJECT (task), "issuer"),
-                                                         &error);
+    fetched->metadata = keyhold_provider_metadata_parse (
+        fetched->document, length, g_object_get_data (G_OBJECT (task), "issuer"), &error);
   if (fetched->metadata == NULL)
     g_task_return_error (task, error);
   else
@@ -378,7 +381,8 @@ keyhold_provider_fetch_finish (GAsyncResult *result, char **out_document, GError
   g_autoptr (FetchResult) fetched = NULL;
 
   g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == keyhold_provider_fetch_async, NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == keyhold_provider_fetch_async,
+                        NULL);
 
   fetched = g_task_propagate_pointer (G_TASK (result), error);
   if (fetched == NULL)
@@ -424,8 +428,8 @@ char *
 keyhold_provider_fetch_jwks_finish (GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == keyhold_provider_fetch_jwks_async,
-                        NULL);
+  g_return_val_if_fail (
+      g_task_get_source_tag (G_TASK (result)) == keyhold_provider_fetch_jwks_async, NULL);
 
   return g_task_propagate_pointer (G_TASK (result), error);
 }

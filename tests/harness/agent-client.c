@@ -163,6 +163,29 @@ keyhold_test_count_token_requests (KeyholdTestEnv *env, const char *grant_type)
   return count;
 }
 
+void
+keyhold_test_mock_post (KeyholdTestEnv *env, const char *path, const char *json)
+{
+  g_autoptr (JsonNode) reply = keyhold_test_env_mock (env, "POST", path, json);
+}
+
+gboolean
+keyhold_test_mock_token_is_valid (KeyholdTestEnv *env, const char *access_token)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new ();
+  g_autoptr (JsonNode) request = NULL, reply = NULL;
+  g_autofree char *body = NULL;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "access_token");
+  json_builder_add_string_value (builder, access_token);
+  json_builder_end_object (builder);
+  request = json_builder_get_root (builder);
+  body = json_to_string (request, FALSE);
+  reply = keyhold_test_env_mock (env, "POST", "/check-token", body);
+  return json_object_get_boolean_member (json_node_get_object (reply), "valid");
+}
+
 const char *
 keyhold_test_error_name (const GError *error)
 {

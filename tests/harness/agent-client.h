@@ -39,6 +39,11 @@ char *keyhold_test_keyring_refresh_token (KeyholdTestEnv *env, const char *name)
 /* Number of requests the mock's token endpoint got with @grant_type. */
 guint keyhold_test_count_token_requests (KeyholdTestEnv *env, const char *grant_type);
 
+/* POSTs @json (may be NULL) to the mock's control @path, discarding the reply. */
+void keyhold_test_mock_post (KeyholdTestEnv *env, const char *path, const char *json);
+/* Whether the mock provider accepts @access_token now. */
+gboolean keyhold_test_mock_token_is_valid (KeyholdTestEnv *env, const char *access_token);
+
 /* The remote D-Bus error name of @error ("" when it has none). */
 const char *keyhold_test_error_name (const GError *error);
 

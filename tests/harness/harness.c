@@ -43,6 +43,8 @@ struct _KeyholdTestEnv
   gboolean stopped;
   char *tmpdir;
   char **envp;
+  /* Added to envp for the agent only (keyhold_test_env_set_agent_env). */
+  char **agent_envp;
   char *bus_address;
   char *issuer;
   guint control_port;
@@ -779,6 +781,20 @@ add_valgrind_args (KeyholdTestEnv *env, GStrvBuilder *argv)
 }
 
 void
+keyhold_test_env_set_agent_env (KeyholdTestEnv *env, const char *name, const char *value)
+{
+  if (env->agent_envp == NULL)
+    env->agent_envp = g_strdupv (env->envp);
+  env->agent_envp = g_environ_setenv (env->agent_envp, name, value, TRUE);
+}
+
+const char *
+keyhold_test_env_get_bus_address (KeyholdTestEnv *env)
+{
+  return env->bus_address;
+}
+
+void
 keyhold_test_env_start_agent (KeyholdTestEnv *env, const char *const *extra_args)
 {
   g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
@@ -793,7 +809,9 @@ keyhold_test_env_start_agent (KeyholdTestEnv *env, const char *const *extra_args
   argv = g_strv_builder_end (builder);
 
   env->agent = spawn_child (env, "keyhold-agent", (const char *const *)argv,
-                            (const char *const *)env->envp, "agent.log", -1, NULL);
+                            (const char *const *)(env->agent_envp != NULL ? env->agent_envp
+                                                                          : env->envp),
+                            "agent.log", -1, NULL);
   env->agent->exit_timeout_ms = agent_timeout_ms ();
   wait_for_name (env, env->agent, AGENT_BUS_NAME, agent_timeout_ms ());
 }
@@ -1013,6 +1031,7 @@ keyhold_test_env_stop (KeyholdTestEnv *env)
   g_clear_pointer (&env->children, g_ptr_array_unref);
   g_clear_pointer (&env->tmpdir, g_free);
   g_clear_pointer (&env->envp, g_strfreev);
+  g_clear_pointer (&env->agent_envp, g_strfreev);
   g_clear_pointer (&env->bus_address, g_free);
   g_clear_pointer (&env->issuer, g_free);
 }

@@ -90,6 +90,13 @@ const char *keyhold_test_env_get_tmpdir (KeyholdTestEnv *env);
  * the time runs out. The previous agent, if any, is forgotten but left
  * running: stop it first unless the test is about --replace. */
 void keyhold_test_env_start_agent (KeyholdTestEnv *env, const char *const *extra_args);
+
+/* Sets a variable in the environment of agents started from now on, and of
+ * no other process (e.g. DBUS_SYSTEM_BUS_ADDRESS, or libfaketime's). */
+void keyhold_test_env_set_agent_env (KeyholdTestEnv *env, const char *name, const char *value);
+
+/* The private bus's address. */
+const char *keyhold_test_env_get_bus_address (KeyholdTestEnv *env);
 /* SIGTERM, then waits (20 s, ×10 under valgrind; SIGKILL after that).
  * Returns the exit code, 128 + signal number if a signal ended it, or 99
  * when valgrind found errors (the valgrind log is copied to stderr). */

@@ -191,11 +191,13 @@ START_TEST (test_discovery_rejects_other_issuer)
   g_autoptr (GError) error = NULL;
 
   reset_mock ();
-  mock_post ("/settings", "{\"discovery_overrides\": {\"issuer\": \"https://wrong-issuer.example\"}}");
+  mock_post ("/settings",
+             "{\"discovery_overrides\": {\"issuer\": \"https://wrong-issuer.example\"}}");
   metadata = fetch_metadata_from (keyhold_test_env_get_issuer (env), NULL, &error);
   ck_assert_ptr_null (metadata);
-  ck_assert_msg (g_error_matches (error, KEYHOLD_PROVIDER_ERROR, KEYHOLD_PROVIDER_ERROR_ISSUER_MISMATCH),
-                 "%s", error->message);
+  ck_assert_msg (
+      g_error_matches (error, KEYHOLD_PROVIDER_ERROR, KEYHOLD_PROVIDER_ERROR_ISSUER_MISMATCH), "%s",
+      error->message);
   g_clear_error (&error);
 
   /* A configured issuer differing only by a trailing slash is another
@@ -203,7 +205,8 @@ START_TEST (test_discovery_rejects_other_issuer)
   reset_mock ();
   metadata = fetch_metadata_from (with_slash, NULL, &error);
   ck_assert_ptr_null (metadata);
-  ck_assert (g_error_matches (error, KEYHOLD_PROVIDER_ERROR, KEYHOLD_PROVIDER_ERROR_ISSUER_MISMATCH));
+  ck_assert (
+      g_error_matches (error, KEYHOLD_PROVIDER_ERROR, KEYHOLD_PROVIDER_ERROR_ISSUER_MISMATCH));
 }
 END_TEST
 
@@ -704,8 +707,8 @@ START_TEST (test_refresh_rotates)
   /* The rotated token is refused for good: the sign-in is gone. */
   reused = refresh (signed_in->refresh_token, NULL, &error);
   ck_assert_ptr_null (reused);
-  ck_assert_msg (g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_INVALID_GRANT), "%s",
-                 error->message);
+  ck_assert_msg (g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_INVALID_GRANT),
+                 "%s", error->message);
 }
 END_TEST
 
@@ -720,24 +723,28 @@ START_TEST (test_refresh_transient_failures)
   reset_mock ();
   signed_in = sign_in_with_device ();
 
-  mock_post ("/faults", "{\"target\": \"token\", \"kind\": \"status\", \"status\": 503, \"retry_after\": 7}");
+  mock_post ("/faults",
+             "{\"target\": \"token\", \"kind\": \"status\", \"status\": 503, \"retry_after\": 7}");
   refreshed = refresh (signed_in->refresh_token, &retry_after_s, &error);
   ck_assert_ptr_null (refreshed);
-  ck_assert_msg (g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_TEMPORARILY_UNAVAILABLE),
-                 "%s", error->message);
+  ck_assert_msg (
+      g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_TEMPORARILY_UNAVAILABLE),
+      "%s", error->message);
   ck_assert_int_eq (retry_after_s, 7);
   g_clear_error (&error);
 
   mock_post ("/faults", "{\"target\": \"token\", \"kind\": \"status\", \"status\": 429}");
   refreshed = refresh (signed_in->refresh_token, &retry_after_s, &error);
-  ck_assert (g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_TEMPORARILY_UNAVAILABLE));
+  ck_assert (
+      g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_TEMPORARILY_UNAVAILABLE));
   ck_assert_int_eq (retry_after_s, -1);
   g_clear_error (&error);
 
   mock_post ("/faults", "{\"target\": \"token\", \"kind\": \"garbage\", \"style\": \"html\"}");
   refreshed = refresh (signed_in->refresh_token, NULL, &error);
-  ck_assert_msg (g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_MALFORMED_RESPONSE),
-                 "%s", error->message);
+  ck_assert_msg (
+      g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_MALFORMED_RESPONSE), "%s",
+      error->message);
   g_clear_error (&error);
 
   /* The server rotated the token but its answer never arrived: the caller
@@ -777,8 +784,8 @@ START_TEST (test_refresh_invalid_grant)
   mock_post ("/revoke-grants", "{}");
   refreshed = refresh (signed_in->refresh_token, NULL, &error);
   ck_assert_ptr_null (refreshed);
-  ck_assert_msg (g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_INVALID_GRANT), "%s",
-                 error->message);
+  ck_assert_msg (g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_INVALID_GRANT),
+                 "%s", error->message);
   ck_assert_ptr_null (strstr (error->message, keyhold_secret_get (signed_in->refresh_token)));
 }
 END_TEST
@@ -798,8 +805,8 @@ START_TEST (test_revoke)
   reset_mock ();
   signed_in = sign_in_with_device ();
   metadata = fetch_metadata ();
-  keyhold_oauth_revoke_async (http, metadata->revocation_endpoint, CLIENT_ID, signed_in->refresh_token,
-                              NULL, on_done, &result);
+  keyhold_oauth_revoke_async (http, metadata->revocation_endpoint, CLIENT_ID,
+                              signed_in->refresh_token, NULL, on_done, &result);
   wait_for (&result);
   revoked = keyhold_oauth_revoke_finish (result, &error);
   g_object_unref (result);
@@ -807,7 +814,8 @@ START_TEST (test_revoke)
 
   requests = mock_log ("revoke");
   ck_assert_uint_eq (json_array_get_length (requests), 1);
-  ck_assert_str_eq (log_form_value (requests, 0, "token"), keyhold_secret_get (signed_in->refresh_token));
+  ck_assert_str_eq (log_form_value (requests, 0, "token"),
+                    keyhold_secret_get (signed_in->refresh_token));
   ck_assert_str_eq (log_form_value (requests, 0, "token_type_hint"), "refresh_token");
   ck_assert_str_eq (log_form_value (requests, 0, "client_id"), CLIENT_ID);
   revocations = mock ("GET", "/revocations", NULL);
@@ -832,12 +840,13 @@ START_TEST (test_revoke_unavailable)
   signed_in = sign_in_with_device ();
   metadata = fetch_metadata ();
   mock_post ("/faults", "{\"target\": \"revoke\", \"kind\": \"status\", \"status\": 503}");
-  keyhold_oauth_revoke_async (http, metadata->revocation_endpoint, CLIENT_ID, signed_in->refresh_token,
-                              NULL, on_done, &result);
+  keyhold_oauth_revoke_async (http, metadata->revocation_endpoint, CLIENT_ID,
+                              signed_in->refresh_token, NULL, on_done, &result);
   wait_for (&result);
   ck_assert (!keyhold_oauth_revoke_finish (result, &error));
   g_object_unref (result);
-  ck_assert (g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_TEMPORARILY_UNAVAILABLE));
+  ck_assert (
+      g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_TEMPORARILY_UNAVAILABLE));
 }
 END_TEST
 

@@ -16,7 +16,7 @@ static KeyholdTestEnv *env;
 static void
 mock_post (const char *path, const char *json)
 {
-  g_autoptr (JsonNode) reply = keyhold_test_env_mock (env, "POST", path, json);
+  keyhold_test_mock_post (env, path, json);
 }
 
 static void
@@ -28,18 +28,7 @@ mock_settings (const char *json)
 static gboolean
 mock_token_is_valid (const char *token)
 {
-  g_autoptr (JsonBuilder) builder = json_builder_new ();
-  g_autoptr (JsonNode) request = NULL, reply = NULL;
-  g_autofree char *body = NULL;
-
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "access_token");
-  json_builder_add_string_value (builder, token);
-  json_builder_end_object (builder);
-  request = json_builder_get_root (builder);
-  body = json_to_string (request, FALSE);
-  reply = keyhold_test_env_mock (env, "POST", "/check-token", body);
-  return json_object_get_boolean_member (json_node_get_object (reply), "valid");
+  return keyhold_test_mock_token_is_valid (env, token);
 }
 
 static char *

@@ -52,7 +52,8 @@ START_TEST (test_token_response_complete)
   ck_assert_str_eq (keyhold_secret_get (response->refresh_token), "rt-1");
   ck_assert_str_eq (keyhold_secret_get (response->id_token), "h.p.s");
   ck_assert_str_eq (response->scope, "openid email");
-  ck_assert_int_eq (response->expires_at_us, SENT_AT_US + G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC);
+  ck_assert_int_eq (response->expires_at_us,
+                    SENT_AT_US + G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC);
   ck_assert (!response->expires_in_missing);
 }
 END_TEST
@@ -60,8 +61,8 @@ END_TEST
 START_TEST (test_token_response_minimal)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (KeyholdTokenResponse) response =
-    parse_token (200, "{\"access_token\":\"at-1\",\"token_type\":\"bearer\",\"expires_in\":60}", &error);
+  g_autoptr (KeyholdTokenResponse) response = parse_token (
+      200, "{\"access_token\":\"at-1\",\"token_type\":\"bearer\",\"expires_in\":60}", &error);
 
   ck_assert_ptr_nonnull (response);
   ck_assert_ptr_null (response->refresh_token);
@@ -150,7 +151,8 @@ START_TEST (test_token_response_token_type)
 {
   assert_malformed_token ("{\"access_token\":\"at-1\",\"token_type\":\"mac\",\"expires_in\":60}");
   assert_malformed_token ("{\"access_token\":\"at-1\",\"token_type\":\"DPoP\",\"expires_in\":60}");
-  assert_malformed_token ("{\"access_token\":\"at-1\",\"token_type\":\"Bearer \",\"expires_in\":60}");
+  assert_malformed_token (
+      "{\"access_token\":\"at-1\",\"token_type\":\"Bearer \",\"expires_in\":60}");
   assert_malformed_token ("{\"access_token\":\"at-1\",\"expires_in\":60}");
   assert_malformed_token ("{\"access_token\":\"at-1\",\"token_type\":1,\"expires_in\":60}");
 }
@@ -192,7 +194,8 @@ END_TEST
 START_TEST (test_token_response_hostile_bytes)
 {
   static const char with_nul[] = "{\"access_token\":\"at\",\"token_type\":\"Bearer\"}\0{}";
-  static const char bad_utf8[] = "{\"access_token\":\"at\",\"token_type\":\"Bearer\",\"x\":\"\xff\xfe\"}";
+  static const char bad_utf8[]
+      = "{\"access_token\":\"at\",\"token_type\":\"Bearer\",\"x\":\"\xff\xfe\"}";
   g_autoptr (GError) error = NULL;
   g_autoptr (KeyholdTokenResponse) response =
     keyhold_oauth_parse_token_response (200, with_nul, sizeof with_nul - 1, SENT_AT_US, &error);
@@ -356,13 +359,13 @@ parse_device (guint status, const char *body, GError **error)
 START_TEST (test_device_authorization_complete)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (KeyholdDeviceAuthorization) authorization =
-    parse_device (200,
-                  "{\"device_code\":\"dc-1\",\"user_code\":\"BCDF-GHJK\","
-                  "\"verification_uri\":\"https://id.example.com/device\","
-                  "\"verification_uri_complete\":\"https://id.example.com/device?user_code=BCDF-GHJK\","
-                  "\"expires_in\":600,\"interval\":7}",
-                  &error);
+  g_autoptr (KeyholdDeviceAuthorization) authorization = parse_device (
+      200,
+      "{\"device_code\":\"dc-1\",\"user_code\":\"BCDF-GHJK\","
+      "\"verification_uri\":\"https://id.example.com/device\","
+      "\"verification_uri_complete\":\"https://id.example.com/device?user_code=BCDF-GHJK\","
+      "\"expires_in\":600,\"interval\":7}",
+      &error);
 
   ck_assert_ptr_nonnull (authorization);
   ck_assert_str_eq (keyhold_secret_get (authorization->device_code), "dc-1");
@@ -399,7 +402,8 @@ START_TEST (test_device_authorization_interval)
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       g_autoptr (GError) error = NULL;
-      g_autofree char *body = g_strdup_printf (DEVICE_TEMPLATE, cases[i].expires_in, cases[i].interval);
+      g_autofree char *body
+          = g_strdup_printf (DEVICE_TEMPLATE, cases[i].expires_in, cases[i].interval);
       g_autoptr (KeyholdDeviceAuthorization) authorization = parse_device (200, body, &error);
 
       ck_assert_msg (authorization != NULL, "%s refused", body);
@@ -410,18 +414,21 @@ START_TEST (test_device_authorization_interval)
 }
 END_TEST
 
+#define CODES "\"device_code\":\"dc\",\"user_code\":\"U\""
+#define URI "\"verification_uri\":\"https://x.example/d\""
+
 START_TEST (test_device_authorization_refused)
 {
   const char *bodies[] = {
-    "{\"user_code\":\"U\",\"verification_uri\":\"https://x.example/d\",\"expires_in\":600}",
-    "{\"device_code\":\"dc\",\"verification_uri\":\"https://x.example/d\",\"expires_in\":600}",
-    "{\"device_code\":\"dc\",\"user_code\":\"U\",\"expires_in\":600}",
-    "{\"device_code\":\"dc\",\"user_code\":\"U\",\"verification_uri\":\"https://x.example/d\"}",
-    "{\"device_code\":\"dc\",\"user_code\":\"U\",\"verification_uri\":\"https://x.example/d\",\"expires_in\":0}",
-    "{\"device_code\":\"dc\",\"user_code\":\"U\",\"verification_uri\":\"https://x.example/d\",\"expires_in\":\"600\"}",
-    "{\"device_code\":\"dc\",\"user_code\":\"U\",\"verification_uri\":\"javascript:alert(1)\",\"expires_in\":600}",
-    "{\"device_code\":\"dc\",\"user_code\":\"U\",\"verification_uri\":\"file:///etc/passwd\",\"expires_in\":600}",
-    "{\"device_code\":\"dc\",\"user_code\":\"U\\u001b]0;x\",\"verification_uri\":\"https://x.example/d\",\"expires_in\":600}",
+    "{\"user_code\":\"U\"," URI ",\"expires_in\":600}",
+    "{\"device_code\":\"dc\"," URI ",\"expires_in\":600}",
+    "{" CODES ",\"expires_in\":600}",
+    "{" CODES "," URI "}",
+    "{" CODES "," URI ",\"expires_in\":0}",
+    "{" CODES "," URI ",\"expires_in\":\"600\"}",
+    "{" CODES ",\"verification_uri\":\"javascript:alert(1)\",\"expires_in\":600}",
+    "{" CODES ",\"verification_uri\":\"file:///etc/passwd\",\"expires_in\":600}",
+    "{\"device_code\":\"dc\",\"user_code\":\"U\\u001b]0;x\"," URI ",\"expires_in\":600}",
     "[]",
   };
 
@@ -431,7 +438,8 @@ START_TEST (test_device_authorization_refused)
       g_autoptr (KeyholdDeviceAuthorization) authorization = parse_device (200, bodies[i], &error);
 
       ck_assert_msg (authorization == NULL, "accepted %s", bodies[i]);
-      ck_assert (g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_MALFORMED_RESPONSE));
+      ck_assert (
+          g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_MALFORMED_RESPONSE));
     }
 }
 END_TEST
@@ -564,8 +572,8 @@ END_TEST
 
 START_TEST (test_metadata_wrong_member_types)
 {
-  g_autofree char *iss_string =
-    metadata_document (ISSUER, ISSUER, ",\"authorization_response_iss_parameter_supported\":\"true\"");
+  g_autofree char *iss_string = metadata_document (
+      ISSUER, ISSUER, ",\"authorization_response_iss_parameter_supported\":\"true\"");
   g_autofree char *methods_string =
     metadata_document (ISSUER, ISSUER, ",\"code_challenge_methods_supported\":\"S256\"");
   g_autofree char *methods_mixed =
@@ -584,7 +592,8 @@ START_TEST (test_metadata_endpoint_security)
   g_autofree char *loopback = metadata_document (LOOPBACK_ISSUER, LOOPBACK_ISSUER, "");
   g_autofree char *remote_under_loopback =
     metadata_document (LOOPBACK_ISSUER, "http://id.example.com", "");
-  g_autofree char *http_issuer = metadata_document ("http://id.example.com", "https://id.example.com", "");
+  g_autofree char *http_issuer
+      = metadata_document ("http://id.example.com", "https://id.example.com", "");
   g_autofree char *fragment = metadata_document (ISSUER, ISSUER "/x#frag", "");
   g_autofree char *credentials = metadata_document (ISSUER, "https://user:pw@id.example.com", "");
   g_autofree char *file = metadata_document (ISSUER, "file:///etc", "");
@@ -593,7 +602,8 @@ START_TEST (test_metadata_endpoint_security)
   ck_assert_ptr_nonnull (metadata);
   assert_metadata_error (http_endpoints, ISSUER, KEYHOLD_PROVIDER_ERROR_INSECURE_URL);
   assert_metadata_error (loopback_under_https, ISSUER, KEYHOLD_PROVIDER_ERROR_INSECURE_URL);
-  assert_metadata_error (remote_under_loopback, LOOPBACK_ISSUER, KEYHOLD_PROVIDER_ERROR_INSECURE_URL);
+  assert_metadata_error (remote_under_loopback, LOOPBACK_ISSUER,
+                         KEYHOLD_PROVIDER_ERROR_INSECURE_URL);
   assert_metadata_error (http_issuer, "http://id.example.com", KEYHOLD_PROVIDER_ERROR_INSECURE_URL);
   assert_metadata_error (fragment, ISSUER, KEYHOLD_PROVIDER_ERROR_INSECURE_URL);
   assert_metadata_error (credentials, ISSUER, KEYHOLD_PROVIDER_ERROR_INSECURE_URL);
@@ -633,7 +643,8 @@ START_TEST (test_jwks_validate)
     {
       g_autoptr (GError) error = NULL;
 
-      ck_assert_msg (!keyhold_provider_jwks_validate (bad[i], strlen (bad[i]), &error), "%s", bad[i]);
+      ck_assert_msg (!keyhold_provider_jwks_validate (bad[i], strlen (bad[i]), &error), "%s",
+                     bad[i]);
       ck_assert (g_error_matches (error, KEYHOLD_PROVIDER_ERROR, KEYHOLD_PROVIDER_ERROR_MALFORMED));
     }
 }
@@ -651,7 +662,8 @@ START_TEST (test_wipe_strings)
   keyhold_untrusted_json_wipe_strings (root);
   ck_assert_str_eq (json_object_get_string_member (object, "a"), "");
   ck_assert_str_eq (json_array_get_string_element (array, 0), "");
-  ck_assert_str_eq (json_object_get_string_member (json_array_get_object_element (array, 1), "c"), "");
+  ck_assert_str_eq (json_object_get_string_member (json_array_get_object_element (array, 1), "c"),
+                    "");
   ck_assert_int_eq (json_object_get_int_member (object, "n"), 1);
 }
 END_TEST
@@ -662,7 +674,8 @@ START_TEST (test_nesting_limit_counts_only_structure)
   g_autofree char *closing = g_strnfill (KEYHOLD_UNTRUSTED_JSON_MAX_DEPTH, ']');
   g_autofree char *at_limit = NULL;
   g_autofree char *over_limit = NULL;
-  GString *text = g_string_new ("{\"s\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\\"[[[[\",\"x\":");
+  GString *text
+      = g_string_new ("{\"s\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\\"[[[[\",\"x\":");
   g_autoptr (JsonNode) strings_ok = NULL;
   g_autoptr (JsonNode) deep_ok = NULL;
   g_autoptr (JsonNode) too_deep = NULL;
@@ -680,7 +693,8 @@ START_TEST (test_nesting_limit_counts_only_structure)
   ck_assert_ptr_nonnull (deep_ok);
   too_deep = keyhold_untrusted_json_parse_object (over_limit, strlen (over_limit), &error);
   ck_assert_ptr_null (too_deep);
-  ck_assert (g_error_matches (error, KEYHOLD_UNTRUSTED_JSON_ERROR, KEYHOLD_UNTRUSTED_JSON_ERROR_TOO_DEEP));
+  ck_assert (
+      g_error_matches (error, KEYHOLD_UNTRUSTED_JSON_ERROR, KEYHOLD_UNTRUSTED_JSON_ERROR_TOO_DEEP));
 }
 END_TEST
 
