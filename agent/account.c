@@ -55,6 +55,9 @@ struct _KeyholdAccount
   /* Monotonic time before which no caller may start a refresh: the backoff
    * after a transient failure. A recheck (resume, network back) clears it. */
   gint64 retry_not_before_us;
+  /* The part of that pause the server asked for with Retry-After, which a
+   * recheck must still honour. */
+  gint64 retry_after_until_us;
   guint refresh_timer_id;
 };
 
@@ -432,6 +435,9 @@ schedule_backoff (KeyholdAccount *self, gint64 retry_after_s)
    * once instead of sending requests of their own: an outage must not turn
    * many callers into many requests. */
   self->retry_not_before_us = g_get_monotonic_time () + (gint64) delay_s * G_USEC_PER_SEC;
+  self->retry_after_until_us = retry_after_s > 0
+                                   ? g_get_monotonic_time () + retry_after_s * G_USEC_PER_SEC
+                                   : 0;
   schedule_refresh_in_ms (self, (gint64) delay_s * 1000);
 }
 
@@ -570,8 +576,8 @@ on_refreshed_identity (GObject *source, GAsyncResult *result, gpointer user_data
   adopt_claims (self, claims);
   if (self->context->store != NULL)
     {
-      g_autofree char *claims_json = json_to_string (json_node_init_object (json_node_alloc (), claims),
-                                                     FALSE);
+      g_autoptr (JsonNode) claims_node = json_node_init_object (json_node_alloc (), claims);
+      g_autofree char *claims_json = json_to_string (claims_node, FALSE);
       g_autoptr (GError) store_error = NULL;
 
       if (!keyhold_store_put_identity (self->context->store, self->config->name,
@@ -621,6 +627,7 @@ finish_refresh (KeyholdAccount *self, GTask *task)
     }
   self->consecutive_failures = 0;
   self->retry_not_before_us = 0;
+  self->retry_after_until_us = 0;
   self->refreshing = FALSE;
   set_last_error (self, NULL);
   set_state (self, KEYHOLD_ACCOUNT_SIGNED_IN);
@@ -743,8 +750,15 @@ keyhold_account_recheck (KeyholdAccount *self)
     return;
 
   keyhold_token_cache_expire (self->tokens, keyhold_clock_now_us ());
-  /* The event may be the very reason the provider was unreachable. */
-  self->retry_not_before_us = 0;
+  /* The event may be the very reason the provider was unreachable, so the
+   * backoff starts over; a Retry-After the server sent still stands. */
+  self->consecutive_failures = 0;
+  self->retry_not_before_us = self->retry_after_until_us;
+  if (self->retry_after_until_us > g_get_monotonic_time ())
+    {
+      schedule_refresh_in_ms (self, (self->retry_after_until_us - g_get_monotonic_time ()) / 1000);
+      return;
+    }
   if (self->state == KEYHOLD_ACCOUNT_SIGNED_IN && self->next_refresh_s > now_s)
     {
       /* Still ahead in wall-clock terms: only the timer may be off. */

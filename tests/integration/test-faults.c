@@ -196,7 +196,6 @@ START_TEST (test_proactive_rotation_keeps_every_token_valid)
   ck_assert_uint_ge (refreshes () - before, 3);
   ck_assert_uint_le (refreshes () - before, 7);
   forget ("rotating");
-
 }
 END_TEST
 
@@ -241,7 +240,6 @@ START_TEST (test_suspend_never_serves_a_stale_token)
   system_services_command ("resume");
   forget ("sleepy");
   forget ("sleepy-idle");
-
 }
 END_TEST
 
@@ -285,23 +283,31 @@ START_TEST (test_outage_backs_off_and_recovers)
   g_usleep (8 * G_USEC_PER_SEC);
   during_refused = refreshes () - start - during_500;
   state = state_of ("outage");
-  ck_assert_str_eq (state, "offline");
+  /* A retry may be in flight; what matters is that no sign-in was lost. */
+  ck_assert_msg (g_strcmp0 (state, "offline") == 0 || g_strcmp0 (state, "refreshing") == 0,
+                 "state is %s", state);
 
   keyhold_test_mock_post (env, "/online", NULL);
   mock_fault ("{\"target\": \"token\", \"kind\": \"status\", \"status\": 429, \"retry_after\": 3}");
   g_print ("outage: %u requests during 6 s of 500s, %u during 8 s of refused connections\n",
            during_500, during_refused);
 
-  /* Recovery needs no user action: at the latest when the backoff runs
-   * out (capped), sooner here because the network monitor says online. */
+  /* The network coming back makes the agent try at once; the 429 asks for
+   * three seconds' rest, which even the next network event respects; then
+   * the agent recovers with no user action. */
+  start = refreshes ();
+  system_services_command ("network none");
+  system_services_command ("network full");
+  ck_assert (wait_for_refreshes (start + 1, 10000));
+  started = g_get_monotonic_time ();
   system_services_command ("network none");
   system_services_command ("network full");
   ck_assert (wait_for_state ("outage", "signed-in", 30000));
+  ck_assert_int_ge (g_get_monotonic_time () - started, 2 * G_USEC_PER_SEC);
   token = keyhold_test_get_token (env, "outage", NULL, NULL, 60, NULL, &error);
   ck_assert_msg (token != NULL, "%s", error ? error->message : "");
   ck_assert (keyhold_test_mock_token_is_valid (env, token));
   forget ("outage");
-
 }
 END_TEST
 
@@ -344,7 +350,6 @@ START_TEST (test_lost_answer_is_retried_with_the_same_token)
   ck_assert (keyhold_test_mock_token_is_valid (env, token));
   mock_settings ("{\"rotation_grace\": 0}");
   forget ("lost-answer");
-
 }
 END_TEST
 
@@ -413,7 +418,9 @@ START_TEST (test_hostile_provider_responses)
   g_print ("hostile: agent RSS %" G_GUINT64_FORMAT " KiB before, %" G_GUINT64_FORMAT
            " KiB after 20 hostile answers\n",
            rss_before, rss_after);
-  ck_assert_uint_lt (rss_after, rss_before + 8 * 1024);
+  /* valgrind holds on to 20 MB of freed blocks to catch use after free. */
+  ck_assert_uint_lt (rss_after,
+                     rss_before + (g_getenv ("KEYHOLD_TEST_UNDER_VALGRIND") != NULL ? 40 : 8) * 1024);
 
   /* A provider that dribbles its answer: the caller gets an answer within
    * the call's bound, and the other account is served meanwhile. */
@@ -448,7 +455,6 @@ START_TEST (test_hostile_provider_responses)
   ck_assert_str_ne (last_error, "needs-login");
   forget ("hostile");
   forget ("bystander");
-
 }
 END_TEST
 
@@ -457,18 +463,10 @@ END_TEST
  * online. */
 START_TEST (test_network_monitor_offline_then_online)
 {
-  g_autofree char *state = NULL;
   guint before;
 
   mock_settings ("{\"token_lifetime\": 600}");
   sign_in ("roaming");
-  mock_fault ("{\"target\": \"token\", \"kind\": \"status\", \"status\": 429, \"retry_after\": 60}");
-  /* A refused refresh leaves the account offline with a minute's backoff,
-   * so any refresh below comes from the network monitor. */
-  {
-    g_autoptr (GError) error = NULL;
-    g_autofree char *token = keyhold_test_get_token (env, "roaming", NULL, NULL, 900, NULL, &error);
-  }
   system_services_command ("network none");
   ck_assert (wait_for_state ("roaming", "offline", 3000));
 
@@ -481,7 +479,6 @@ START_TEST (test_network_monitor_offline_then_online)
   ck_assert_msg (wait_for_refreshes (before + 1, 2000), "no re-check within 2 s of coming online");
   ck_assert (wait_for_state ("roaming", "signed-in", 5000));
   forget ("roaming");
-
 }
 END_TEST
 
