@@ -23,6 +23,20 @@ gboolean keyhold_access_check (KeyholdAccess *access,
                                GDBusInterfaceSkeleton *skeleton,
                                GDBusMethodInvocation *invocation);
 
+/* Whether @sender is already known to be allowed. Safe to call from any
+ * thread; it never asks the bus, so an unknown sender is simply "no". */
+gboolean keyhold_access_is_allowed (KeyholdAccess *access, const char *sender);
+
+/* Who the caller is, for filing its data (the outbox's items): the Flatpak
+ * app id as "flatpak:APP-ID" for a sandboxed application, otherwise the
+ * absolute path of its executable, both read from /proc for the process
+ * the bus daemon names. Stable across restarts of the application, unlike
+ * its unique bus name, which must never be used for this. Valid after
+ * keyhold_access_check () returned TRUE for an invocation from @sender,
+ * until @sender leaves the bus; NULL when the process could not be
+ * identified (it exited, or /proc is hidden). */
+const char *keyhold_access_get_caller_id (KeyholdAccess *access, const char *sender);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KeyholdAccess, keyhold_access_free)
 
 G_END_DECLS

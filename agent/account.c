@@ -777,57 +777,6 @@ keyhold_account_network_lost (KeyholdAccount *self)
 
 /* ---- public API --------------------------------------------------------- */
 
-static gboolean
-is_scope_token (const char *scope)
-{
-  gsize length = strlen (scope);
-
-  if (length == 0 || length > 128)
-    return FALSE;
-  /* RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ) */
-  for (const char *c = scope; *c != '\0'; c++)
-    if (*c < 0x21 || *c > 0x7e || *c == '"' || *c == '\\')
-      return FALSE;
-  return TRUE;
-}
-
-static gboolean
-validate_token_request (const char *const *scopes, const char *audience, guint min_validity_s,
-                        GError **error)
-{
-  guint n_scopes = scopes != NULL ? g_strv_length ((char **) scopes) : 0;
-
-  if (n_scopes > 32)
-    {
-      g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT,
-                   "At most 32 scopes may be requested");
-      return FALSE;
-    }
-  for (guint i = 0; i < n_scopes; i++)
-    if (!is_scope_token (scopes[i]))
-      {
-        g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT,
-                     "Scope %u is not a valid OAuth scope token", i + 1);
-        return FALSE;
-      }
-  /* RFC 8707 §2: a resource indicator is an absolute URI without fragment. */
-  if (*audience != '\0'
-      && (strlen (audience) > 2048 || !g_uri_is_valid (audience, G_URI_FLAGS_NONE, NULL)
-          || strchr (audience, '#') != NULL))
-    {
-      g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT,
-                   "The audience must be an absolute URI without a fragment");
-      return FALSE;
-    }
-  if (min_validity_s > KEYHOLD_ACCOUNT_MAX_MIN_VALIDITY_S)
-    {
-      g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT,
-                   "min_validity may be at most %d seconds", KEYHOLD_ACCOUNT_MAX_MIN_VALIDITY_S);
-      return FALSE;
-    }
-  return TRUE;
-}
-
 void
 keyhold_account_get_token_async (KeyholdAccount *self,
                                  const char *const *scopes,
@@ -841,7 +790,7 @@ keyhold_account_get_token_async (KeyholdAccount *self,
   g_autoptr (GError) error = NULL;
   TokenWaiter *waiter;
 
-  if (!validate_token_request (scopes, audience, min_validity_s, &error))
+  if (!keyhold_token_request_validate (scopes, audience, min_validity_s, &error))
     {
       g_task_return_error (task, g_steal_pointer (&error));
       return;
@@ -854,9 +803,7 @@ keyhold_account_get_token_async (KeyholdAccount *self,
   if (scopes != NULL && scopes[0] != NULL)
     waiter->scopes = g_strdupv ((char **) scopes);
   waiter->audience = g_strdup (audience);
-  waiter->min_validity_us = (gint64) (min_validity_s != 0 ? min_validity_s
-                                                          : KEYHOLD_ACCOUNT_DEFAULT_MIN_VALIDITY_S)
-                            * G_USEC_PER_SEC;
+  waiter->min_validity_us = keyhold_token_request_min_validity_us (min_validity_s);
   g_queue_push_tail (&self->waiters, waiter);
 
   if (serve_from_cache (waiter))
@@ -905,6 +852,13 @@ keyhold_account_get_identity (KeyholdAccount *self, GError **error)
       return NULL;
     }
   return json_object_ref (self->claims);
+}
+
+void
+keyhold_account_enable_fast_path (KeyholdAccount *self, const char *object_path)
+{
+  if (self->context->fast_path != NULL)
+    keyhold_token_cache_set_fast_path (self->tokens, self->context->fast_path, object_path);
 }
 
 const KeyholdAccountConfig *
@@ -1246,6 +1200,9 @@ keyhold_account_dispose (GObject *object)
   g_cancellable_cancel (self->cancellable);
   fail_all_waiters (self, error);
   forget_tokens (self);
+  /* The daemon frees the fast path after disposing its accounts; a late
+   * finalize must not reach it. */
+  keyhold_token_cache_set_fast_path (self->tokens, NULL, NULL);
   G_OBJECT_CLASS (keyhold_account_parent_class)->dispose (object);
 }
 

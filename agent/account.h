@@ -32,6 +32,9 @@ const char *keyhold_account_state_to_string (KeyholdAccountState state);
 G_DECLARE_FINAL_TYPE (KeyholdAccount, keyhold_account, KEYHOLD, ACCOUNT, GObject)
 
 KeyholdAccount *keyhold_account_new (KeyholdContext *context, const KeyholdAccountConfig *config);
+/* Lets cached tokens be served from GDBus's worker thread for calls on
+ * @object_path (see token-fast-path.h). Call before keyhold_account_restore (). */
+void keyhold_account_enable_fast_path (KeyholdAccount *self, const char *object_path);
 const KeyholdAccountConfig *keyhold_account_get_config (KeyholdAccount *self);
 KeyholdAccountState keyhold_account_get_state (KeyholdAccount *self);
 
@@ -46,11 +49,6 @@ void keyhold_account_recheck (KeyholdAccount *self);
 /* The network monitor lost full connectivity: a signed-in account shows as
  * offline; cached tokens are still served until they expire. */
 void keyhold_account_network_lost (KeyholdAccount *self);
-
-/* Default min_validity when the caller passes 0 (DESIGN.md). */
-#define KEYHOLD_ACCOUNT_DEFAULT_MIN_VALIDITY_S 60
-/* Longest min_validity a caller may ask for. */
-#define KEYHOLD_ACCOUNT_MAX_MIN_VALIDITY_S (24 * 60 * 60)
 
 void keyhold_account_get_token_async (KeyholdAccount *self,
                                       const char *const *scopes,

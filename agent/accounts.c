@@ -22,6 +22,7 @@ export_account (KeyholdAccounts *self, const KeyholdAccountConfig *config)
   g_autoptr (GDBusObjectSkeleton) object = keyhold_service_account_new (account, self->access);
 
   g_hash_table_insert (self->accounts, g_strdup (config->name), g_object_ref (account));
+  keyhold_account_enable_fast_path (account, g_dbus_object_get_object_path (G_DBUS_OBJECT (object)));
   g_dbus_object_manager_server_export (self->object_manager, object);
   keyhold_account_restore (account);
 }

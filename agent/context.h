@@ -4,6 +4,7 @@
 #include "http.h"
 #include "provider-cache.h"
 #include "store.h"
+#include "token-fast-path.h"
 
 G_BEGIN_DECLS
 
@@ -16,6 +17,8 @@ typedef struct
   KeyholdStore *store;
   GError *storage_error;
   KeyholdProviderCache *providers;
+  /* NULL until the agent is on the bus. */
+  KeyholdTokenFastPath *fast_path;
 } KeyholdContext;
 
 G_END_DECLS

@@ -76,6 +76,7 @@ export_objects (KeyholdDaemon *self, GDBusConnection *connection, GError **error
   g_autofree char *config_path = keyhold_config_default_path ();
 
   self->access = keyhold_access_new (connection);
+  self->context.fast_path = keyhold_token_fast_path_new (connection, self->access);
   self->object_manager = g_dbus_object_manager_server_new (AGENT_PATH);
   self->accounts = keyhold_accounts_new (&self->context, self->object_manager, self->access,
                                          config_path, error);
@@ -223,6 +224,7 @@ keyhold_daemon_shutdown (KeyholdDaemon *self)
   drain_main_context ();
   g_clear_pointer (&self->context.http, keyhold_http_free);
   drain_main_context ();
+  g_clear_pointer (&self->context.fast_path, keyhold_token_fast_path_free);
   g_clear_pointer (&self->access, keyhold_access_free);
   g_clear_pointer (&self->context.providers, keyhold_provider_cache_free);
   g_clear_pointer (&self->context.store, keyhold_store_close);

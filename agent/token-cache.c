@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include <keyhold/keyhold-error.h>
+
 #include "token-cache.h"
 
 typedef struct
@@ -14,6 +16,9 @@ typedef struct
 struct _KeyholdTokenCache
 {
   GHashTable *tokens; /* key -> CachedToken */
+  /* Mirror of @tokens for answering on GDBus's worker thread, or NULL. */
+  KeyholdTokenFastPath *fast_path;
+  char *object_path;
 };
 
 static void
@@ -38,7 +43,9 @@ keyhold_token_cache_free (KeyholdTokenCache *cache)
 {
   if (cache == NULL)
     return;
+  keyhold_token_cache_clear (cache);
   g_hash_table_unref (cache->tokens);
+  g_free (cache->object_path);
   g_free (cache);
 }
 
@@ -102,7 +109,11 @@ evict_soonest_expiring (KeyholdTokenCache *cache)
         victim = key;
       }
   if (victim != NULL)
-    g_hash_table_remove (cache->tokens, victim);
+    {
+      if (cache->fast_path != NULL)
+        keyhold_token_fast_path_withdraw (cache->fast_path, cache->object_path, victim);
+      g_hash_table_remove (cache->tokens, victim);
+    }
 }
 
 void
@@ -120,6 +131,9 @@ keyhold_token_cache_insert (KeyholdTokenCache *cache,
   cached->token = keyhold_secret_ref (token);
   cached->expires_at_us = expires_at_us;
   g_hash_table_replace (cache->tokens, g_strdup (key), cached);
+  if (cache->fast_path != NULL)
+    keyhold_token_fast_path_publish (cache->fast_path, cache->object_path, key, token,
+                                     expires_at_us);
 }
 
 void
@@ -127,27 +141,105 @@ keyhold_token_cache_remove (KeyholdTokenCache *cache, const char *key, const Key
 {
   CachedToken *cached = g_hash_table_lookup (cache->tokens, key);
 
-  if (cached != NULL && keyhold_secret_equal (cached->token, token))
-    g_hash_table_remove (cache->tokens, key);
-}
-
-static gboolean
-is_expired (gpointer key, gpointer value, gpointer user_data)
-{
-  const CachedToken *cached = value;
-  const gint64 *now_us = user_data;
-
-  return cached->expires_at_us <= *now_us;
+  if (cached == NULL || !keyhold_secret_equal (cached->token, token))
+    return;
+  if (cache->fast_path != NULL)
+    keyhold_token_fast_path_withdraw (cache->fast_path, cache->object_path, key);
+  g_hash_table_remove (cache->tokens, key);
 }
 
 void
 keyhold_token_cache_expire (KeyholdTokenCache *cache, gint64 now_us)
 {
-  g_hash_table_foreach_remove (cache->tokens, is_expired, &now_us);
+  GHashTableIter iter;
+  const char *key;
+  CachedToken *cached;
+
+  g_hash_table_iter_init (&iter, cache->tokens);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &key, (gpointer *) &cached))
+    if (cached->expires_at_us <= now_us)
+      {
+        if (cache->fast_path != NULL)
+          keyhold_token_fast_path_withdraw (cache->fast_path, cache->object_path, key);
+        g_hash_table_iter_remove (&iter);
+      }
 }
 
 void
 keyhold_token_cache_clear (KeyholdTokenCache *cache)
 {
+  if (cache->fast_path != NULL)
+    keyhold_token_fast_path_withdraw_all (cache->fast_path, cache->object_path);
   g_hash_table_remove_all (cache->tokens);
+}
+
+void
+keyhold_token_cache_set_fast_path (KeyholdTokenCache *cache,
+                                   KeyholdTokenFastPath *fast_path,
+                                   const char *object_path)
+{
+  g_assert (g_hash_table_size (cache->tokens) == 0);
+  cache->fast_path = fast_path;
+  g_free (cache->object_path);
+  cache->object_path = g_strdup (object_path);
+}
+
+static gboolean
+is_scope_token (const char *scope)
+{
+  gsize length = strlen (scope);
+
+  if (length == 0 || length > 128)
+    return FALSE;
+  /* RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ) */
+  for (const char *c = scope; *c != '\0'; c++)
+    if (*c < 0x21 || *c > 0x7e || *c == '"' || *c == '\\')
+      return FALSE;
+  return TRUE;
+}
+
+gboolean
+keyhold_token_request_validate (const char *const *scopes,
+                                const char *audience,
+                                guint min_validity_s,
+                                GError **error)
+{
+  guint n_scopes = scopes != NULL ? g_strv_length ((char **) scopes) : 0;
+
+  if (n_scopes > 32)
+    {
+      g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT,
+                   "At most 32 scopes may be requested");
+      return FALSE;
+    }
+  for (guint i = 0; i < n_scopes; i++)
+    if (!is_scope_token (scopes[i]))
+      {
+        g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT,
+                     "Scope %u is not a valid OAuth scope token", i + 1);
+        return FALSE;
+      }
+  /* RFC 8707 §2: a resource indicator is an absolute URI without fragment. */
+  if (*audience != '\0'
+      && (strlen (audience) > 2048 || !g_uri_is_valid (audience, G_URI_FLAGS_NONE, NULL)
+          || strchr (audience, '#') != NULL))
+    {
+      g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT,
+                   "The audience must be an absolute URI without a fragment");
+      return FALSE;
+    }
+  if (min_validity_s > KEYHOLD_TOKEN_MAX_MIN_VALIDITY_S)
+    {
+      g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT,
+                   "min_validity may be at most %d seconds", KEYHOLD_TOKEN_MAX_MIN_VALIDITY_S);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gint64
+keyhold_token_request_min_validity_us (guint min_validity_s)
+{
+  return (gint64) (min_validity_s != 0 ? min_validity_s : KEYHOLD_TOKEN_DEFAULT_MIN_VALIDITY_S)
+         * G_USEC_PER_SEC;
 }

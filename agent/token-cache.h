@@ -2,6 +2,7 @@
 #pragma once
 
 #include "secret.h"
+#include "token-fast-path.h"
 
 G_BEGIN_DECLS
 
@@ -35,6 +36,28 @@ void keyhold_token_cache_remove (KeyholdTokenCache *cache, const char *key,
 /* Wipes every token that has expired at @now_us. */
 void keyhold_token_cache_expire (KeyholdTokenCache *cache, gint64 now_us);
 void keyhold_token_cache_clear (KeyholdTokenCache *cache);
+
+/* Mirrors every change into @fast_path under @object_path (the account's
+ * D-Bus object). Set before the first token is inserted; @fast_path must
+ * outlive the cache. */
+void keyhold_token_cache_set_fast_path (KeyholdTokenCache *cache,
+                                        KeyholdTokenFastPath *fast_path,
+                                        const char *object_path);
+
+/* Default min_validity when the caller passes 0 (DESIGN.md). */
+#define KEYHOLD_TOKEN_DEFAULT_MIN_VALIDITY_S 60
+/* Longest min_validity a caller may ask for. */
+#define KEYHOLD_TOKEN_MAX_MIN_VALIDITY_S (24 * 60 * 60)
+
+/* Checks a GetAccessToken request's arguments: scopes are RFC 6749 §3.3
+ * scope tokens (at most 32), the audience an absolute URI without fragment
+ * (RFC 8707 §2) or "", min_validity within bounds. */
+gboolean keyhold_token_request_validate (const char *const *scopes,
+                                         const char *audience,
+                                         guint min_validity_s,
+                                         GError **error);
+/* @min_validity_s as asked, 0 meaning the default, in microseconds. */
+gint64 keyhold_token_request_min_validity_us (guint min_validity_s);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KeyholdTokenCache, keyhold_token_cache_free)
 
