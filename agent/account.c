@@ -188,7 +188,18 @@ adopt_claims (KeyholdAccount *self, JsonObject *claims)
 
 /* ---- keyring ------------------------------------------------------------ */
 
-static void write_refresh_token (KeyholdAccount *self);
+static void write_refresh_token (KeyholdAccount *self, GTask *refresh);
+static void continue_refresh (GTask *task);
+static void refresh_failed (KeyholdAccount *self, GTask *task, const GError *error,
+                            gint64 retry_after_s);
+
+typedef struct
+{
+  KeyholdAccount *self;
+  /* The refresh that rotated the token and waits for the write, or NULL
+   * for a retry. */
+  GTask *refresh;
+} KeyringWrite;
 
 static gboolean
 retry_keyring_write (gpointer user_data)
@@ -196,41 +207,57 @@ retry_keyring_write (gpointer user_data)
   KeyholdAccount *self = user_data;
 
   self->keyring_retry_id = 0;
-  write_refresh_token (self);
+  write_refresh_token (self, NULL);
   return G_SOURCE_REMOVE;
 }
 
 static void
 on_refresh_token_written (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr (KeyholdAccount) self = user_data;
+  KeyringWrite *write = user_data;
+  g_autoptr (KeyholdAccount) self = write->self;
+  GTask *refresh = write->refresh;
   g_autoptr (GError) error = NULL;
 
+  g_free (write);
   if (keyhold_keyring_store_finish (result, &error))
     {
       self->keyring_write_pending = FALSE;
       self->keyring_retry_delay_s = 0;
+    }
+  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+           || g_error_matches (error, KEYHOLD_ERROR, KEYHOLD_ERROR_CANCELLED))
+    {
+      if (refresh != NULL)
+        refresh_failed (self, refresh, error, -1);
       return;
     }
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-
-  /* Invariant 2: the rotated token is the only valid one now, so it stays
-   * in memory and the write is tried again until it succeeds. */
-  log_account_failure (self, "could not save the new refresh token, will retry", error);
-  self->keyring_retry_delay_s = CLAMP (self->keyring_retry_delay_s * 2, 1, KEYRING_RETRY_CAP_S);
-  self->keyring_retry_id = g_timeout_add_seconds (self->keyring_retry_delay_s,
-                                                  retry_keyring_write, self);
+  else
+    {
+      /* Invariant 2: the rotated token is the only valid one now, so it
+       * stays in memory and the write is tried again until it succeeds. */
+      log_account_failure (self, "could not save the new refresh token, will retry", error);
+      self->keyring_retry_delay_s = CLAMP (self->keyring_retry_delay_s * 2, 1,
+                                           KEYRING_RETRY_CAP_S);
+      self->keyring_retry_id = g_timeout_add_seconds (self->keyring_retry_delay_s,
+                                                      retry_keyring_write, self);
+    }
+  if (refresh != NULL)
+    continue_refresh (refresh);
 }
 
 static void
-write_refresh_token (KeyholdAccount *self)
+write_refresh_token (KeyholdAccount *self, GTask *refresh)
 {
+  KeyringWrite *write = g_new0 (KeyringWrite, 1);
+
+  write->self = g_object_ref (self);
+  write->refresh = refresh;
   self->keyring_write_pending = TRUE;
   g_clear_handle_id (&self->keyring_retry_id, g_source_remove);
   keyhold_keyring_store_async (KEYHOLD_KEYRING_REFRESH_TOKEN, self->config->name,
                                self->config->issuer, self->refresh_token, self->cancellable,
-                               on_refresh_token_written, g_object_ref (self));
+                               on_refresh_token_written, write);
 }
 
 static void
@@ -665,13 +692,26 @@ on_refresh_response (GObject *source, GAsyncResult *result, gpointer user_data)
     }
 
   /* RFC 6749 §6: a new refresh token replaces the old one, which is never
-   * sent again; without one the old token stays valid. */
+   * sent again; without one the old token stays valid. The refresh ends
+   * only once the new one is in the keyring (invariant 2): answering first
+   * would leave a window in which a crash loses the only valid token. */
   if (attempt->response->refresh_token != NULL && self->refresh_token == attempt->sent_refresh_token)
     {
       keyhold_secret_unref (self->refresh_token);
       self->refresh_token = keyhold_secret_ref (attempt->response->refresh_token);
-      write_refresh_token (self);
+      write_refresh_token (self, task);
+      return;
     }
+  continue_refresh (task);
+}
+
+/* After a successful refresh (and the keyring write of a rotated token):
+ * the ID token, if the provider sent one, then the new access token. */
+static void
+continue_refresh (GTask *task)
+{
+  KeyholdAccount *self = g_task_get_source_object (task);
+  RefreshAttempt *attempt = g_task_get_task_data (task);
 
   if (attempt->response->id_token != NULL)
     {

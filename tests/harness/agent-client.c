@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
-#include <libsecret/secret.h>
 #include <string.h>
 
 #include "agent-client.h"
@@ -109,39 +108,19 @@ keyhold_test_account_state (KeyholdTestEnv *env, const char *name)
   return g_variant_dup_string (state, NULL);
 }
 
-/* The agent's schema, spelled out independently of agent/keyring.c so that
- * the test notices if the agent stores somewhere else. */
-static const SecretSchema *
-agent_schema (void)
-{
-  static const SecretSchema schema = {
-    "org.keyhold.Secret",
-    SECRET_SCHEMA_NONE,
-    {
-      { "kind", SECRET_SCHEMA_ATTRIBUTE_STRING },
-      { "account", SECRET_SCHEMA_ATTRIBUTE_STRING },
-      { "issuer", SECRET_SCHEMA_ATTRIBUTE_STRING },
-      { NULL, 0 },
-    },
-  };
-  return &schema;
-}
-
 char *
 keyhold_test_keyring_refresh_token (KeyholdTestEnv *env, const char *name)
 {
-  g_autoptr (GError) error = NULL;
-  char *secret;
-  char *copy;
+  /* An independent reader of the real keyring, matching the attributes the
+   * agent's schema uses; secret-tool rather than libsecret's *_sync calls,
+   * which leak in Debian 12's libsecret. */
+  const char *argv[] = { "secret-tool", "lookup", "kind", "refresh-token", "account", name,
+                         "issuer", keyhold_test_env_get_issuer (env), NULL };
+  g_autofree char *out = NULL;
 
-  secret = secret_password_lookup_sync (agent_schema (), NULL, &error, "kind", "refresh-token",
-                                        "account", name, "issuer",
-                                        keyhold_test_env_get_issuer (env), NULL);
-  if (error != NULL)
-    g_error ("Could not read the keyring: %s", error->message);
-  copy = g_strdup (secret);
-  secret_password_free (secret);
-  return copy;
+  if (keyhold_test_env_run (env, argv, &out, NULL) != 0 || *out == '\0')
+    return NULL;
+  return g_steal_pointer (&out);
 }
 
 guint
