@@ -8,7 +8,10 @@
 #include "account-config.h"
 #include "context.h"
 #include "daemon.h"
+#include "idle-exit.h"
+#include "outbox.h"
 #include "service-agent.h"
+#include "service-outbox.h"
 #include "sign-in.h"
 #include "system-events.h"
 
@@ -33,8 +36,12 @@ struct _KeyholdDaemon
   KeyholdAccounts *accounts;
   KeyholdSignIns *sign_ins;
   GDBusInterfaceSkeleton *agent_service;
+  KeyholdOutbox *outbox;
+  GDBusInterfaceSkeleton *outbox_service;
   GCancellable *cancellable;
   KeyholdSystemEvents *system_events;
+  guint idle_timeout_s;
+  KeyholdIdleExit *idle_exit;
 };
 
 enum
@@ -70,6 +77,16 @@ open_store (KeyholdDaemon *self)
                       self->context.storage_error->message);
 }
 
+static void
+on_storage_error (KeyholdOutbox *outbox, GParamSpec *pspec, gpointer user_data)
+{
+  const char *message = keyhold_outbox_get_storage_error (outbox);
+
+  if (*message != '\0')
+    g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "MESSAGE",
+                      "The outbox cannot use its storage: %s", message);
+}
+
 static gboolean
 export_objects (KeyholdDaemon *self, GDBusConnection *connection, GError **error)
 {
@@ -84,8 +101,15 @@ export_objects (KeyholdDaemon *self, GDBusConnection *connection, GError **error
     return FALSE;
   self->sign_ins = keyhold_sign_ins_new (connection, &self->context);
   self->agent_service = keyhold_service_agent_new (self->accounts, self->sign_ins, self->access);
+  self->outbox = keyhold_outbox_new (&self->context, self->accounts);
+  self->outbox_service = keyhold_service_outbox_new (self->outbox, self->access);
+  g_signal_connect (self->outbox, "notify::storage-error", G_CALLBACK (on_storage_error), NULL);
+  /* The outbox's view covers the database as well: Agent1.StorageError. */
+  g_object_bind_property (self->outbox, "storage-error", self->agent_service, "storage-error",
+                          G_BINDING_SYNC_CREATE);
 
-  if (!g_dbus_interface_skeleton_export (self->agent_service, connection, AGENT_PATH, error))
+  if (!g_dbus_interface_skeleton_export (self->agent_service, connection, AGENT_PATH, error)
+      || !g_dbus_interface_skeleton_export (self->outbox_service, connection, AGENT_PATH, error))
     return FALSE;
   g_dbus_object_manager_server_set_connection (self->object_manager, connection);
   return TRUE;
@@ -116,6 +140,8 @@ on_system_event (KeyholdSystemEvent event, gpointer user_data)
     keyhold_accounts_network_lost (self->accounts);
   else
     keyhold_accounts_recheck (self->accounts);
+  if (self->outbox != NULL && event != KEYHOLD_SYSTEM_EVENT_OFFLINE)
+    keyhold_outbox_recheck (self->outbox);
 }
 
 static void
@@ -137,6 +163,16 @@ on_system_bus (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
+on_idle (gpointer user_data)
+{
+  KeyholdDaemon *self = user_data;
+
+  g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_INFO, "MESSAGE", "Idle for %u s; exiting",
+                    self->idle_timeout_s);
+  stop (self, 0);
+}
+
+static void
 on_name_acquired (GDBusConnection *connection, const char *name, gpointer user_data)
 {
   KeyholdDaemon *self = user_data;
@@ -144,6 +180,12 @@ on_name_acquired (GDBusConnection *connection, const char *name, gpointer user_d
   self->name_acquired = TRUE;
   g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_INFO, "MESSAGE", "keyhold-agent %s is serving %s",
                     PACKAGE_VERSION, BUS_NAME);
+  if (self->idle_timeout_s > 0 && self->idle_exit == NULL)
+    {
+      self->idle_exit = keyhold_idle_exit_new (connection, self->idle_timeout_s, on_idle, self);
+      keyhold_idle_exit_add_busy_check (self->idle_exit, keyhold_idle_exit_accounts_signed_in,
+                                        self->object_manager);
+    }
 }
 
 static void
@@ -181,6 +223,12 @@ keyhold_daemon_new (gboolean replace)
 }
 
 void
+keyhold_daemon_set_idle_timeout (KeyholdDaemon *self, guint seconds)
+{
+  self->idle_timeout_s = seconds;
+}
+
+void
 keyhold_daemon_start (KeyholdDaemon *self)
 {
   GBusNameOwnerFlags flags = G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT
@@ -209,13 +257,18 @@ drain_main_context (void)
 void
 keyhold_daemon_shutdown (KeyholdDaemon *self)
 {
+  g_clear_pointer (&self->idle_exit, keyhold_idle_exit_free);
   g_clear_handle_id (&self->owner_id, g_bus_unown_name);
   if (self->cancellable != NULL)
     g_cancellable_cancel (self->cancellable);
   g_clear_pointer (&self->system_events, keyhold_system_events_free);
+  if (self->outbox_service != NULL)
+    g_dbus_interface_skeleton_unexport (self->outbox_service);
+  g_clear_object (&self->outbox_service);
   if (self->agent_service != NULL)
     g_dbus_interface_skeleton_unexport (self->agent_service);
   g_clear_object (&self->agent_service);
+  g_clear_object (&self->outbox);
   g_clear_pointer (&self->sign_ins, keyhold_sign_ins_free);
   g_clear_pointer (&self->accounts, keyhold_accounts_free);
   g_clear_object (&self->object_manager);

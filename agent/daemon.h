@@ -13,6 +13,8 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (KeyholdDaemon, keyhold_daemon, KEYHOLD, DAEMON, GObject)
 
 KeyholdDaemon *keyhold_daemon_new (gboolean replace);
+/* Before start: exit after @seconds idle (see idle-exit.h); 0 never does. */
+void keyhold_daemon_set_idle_timeout (KeyholdDaemon *self, guint seconds);
 void keyhold_daemon_start (KeyholdDaemon *self);
 /* Stops serving and releases everything, in the reverse order of start. */
 void keyhold_daemon_shutdown (KeyholdDaemon *self);

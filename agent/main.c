@@ -36,10 +36,13 @@ main (int argc, char **argv)
 {
   gboolean replace = FALSE;
   gboolean version = FALSE;
+  int idle_timeout_s = 0;
   const GOptionEntry entries[] = {
     { "replace", 'r', 0, G_OPTION_ARG_NONE, &replace,
       "Replace the agent that owns org.keyhold.Agent", NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
+    { "idle-timeout", 0, 0, G_OPTION_ARG_INT, &idle_timeout_s,
+      "Exit after SECONDS without work (default 0: never)", "SECONDS" },
     { NULL },
   };
   g_autoptr (GOptionContext) options = NULL;
@@ -64,6 +67,11 @@ main (int argc, char **argv)
       g_printerr ("keyhold-agent: %s\n", error->message);
       return 2;
     }
+  if (idle_timeout_s < 0)
+    {
+      g_printerr ("keyhold-agent: --idle-timeout must not be negative\n");
+      return 2;
+    }
   if (version)
     {
       g_print ("keyhold-agent %s\n", PACKAGE_VERSION);
@@ -76,6 +84,7 @@ main (int argc, char **argv)
   sigint_id = g_unix_signal_add (SIGINT, on_terminate_signal, &run);
 
   daemon = keyhold_daemon_new (replace);
+  keyhold_daemon_set_idle_timeout (daemon, (guint)idle_timeout_s);
   g_signal_connect (daemon, "stopped", G_CALLBACK (on_daemon_stopped), &run);
   keyhold_daemon_start (daemon);
 

@@ -15,25 +15,6 @@ require_option (const char *value, const char *option, GError **error)
   return FALSE;
 }
 
-static GVariant *
-build_account_settings (const char *issuer, const char *client_id, GStrv scopes, GStrv api_origins)
-{
-  g_auto (GVariantBuilder) settings = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
-  const char *const no_origins[] = { NULL };
-
-  g_variant_builder_add (&settings, "{sv}", "issuer", g_variant_new_string (issuer));
-  g_variant_builder_add (&settings, "{sv}", "client_id", g_variant_new_string (client_id));
-  /* Without --scope the agent's default applies. */
-  if (scopes != NULL)
-    g_variant_builder_add (&settings, "{sv}", "scopes",
-                           g_variant_new_strv ((const char *const *)scopes, -1));
-  g_variant_builder_add (
-      &settings, "{sv}", "api_origins",
-      g_variant_new_strv (api_origins != NULL ? (const char *const *)api_origins : no_origins, -1));
-
-  return g_variant_builder_end (&settings);
-}
-
 static int
 account_add (GStrv args)
 {
@@ -53,8 +34,8 @@ account_add (GStrv args)
     G_OPTION_ENTRY_NULL,
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("NAME");
-  g_autoptr (KeyholdDBusAgent1) agent = NULL;
-  g_autofree char *object_path = NULL;
+  g_autoptr (KeyholdClient) client = NULL;
+  g_autoptr (KeyholdAccount) account = NULL;
   g_autoptr (GError) error = NULL;
 
   g_option_context_set_summary (
@@ -66,11 +47,12 @@ account_add (GStrv args)
       || !require_option (client_id, "--client-id", &error))
     return keyhold_cli_report_error (error);
 
-  agent = keyhold_cli_bus_get_agent (&error);
-  if (agent == NULL
-      || !keyhold_dbus_agent1_call_add_account_sync (
-          agent, args[1], build_account_settings (issuer, client_id, scopes, api_origins),
-          &object_path, NULL, &error))
+  client = keyhold_client_new_sync (NULL, &error);
+  if (client != NULL)
+    account = keyhold_client_add_account_sync (client, args[1], issuer, client_id,
+                                               (const char *const *)scopes,
+                                               (const char *const *)api_origins, NULL, &error);
+  if (account == NULL)
     return keyhold_cli_report_error (error);
 
   g_print ("Added account %s.\n", args[1]);
@@ -81,44 +63,40 @@ static int
 account_list (GStrv args)
 {
   g_autoptr (GOptionContext) context = g_option_context_new (NULL);
-  g_autoptr (KeyholdDBusAgent1) agent = NULL;
-  g_autoptr (GPtrArray) accounts = NULL;
+  g_autoptr (KeyholdClient) client = NULL;
+  g_autolist (KeyholdAccount) accounts = NULL;
   g_autoptr (GPtrArray) names = NULL;
   g_autoptr (GPtrArray) issuers = NULL;
   g_autoptr (GError) error = NULL;
   int name_width = 0;
   int issuer_width = 0;
+  guint i;
 
   g_option_context_set_summary (context, "List the accounts, one a line: NAME  ISSUER  STATE");
   if (!keyhold_cli_parse_options (context, &args, 0, &error))
     return keyhold_cli_report_error (error);
 
-  agent = keyhold_cli_bus_get_agent (&error);
-  if (agent == NULL)
+  client = keyhold_client_new_sync (NULL, &error);
+  if (client == NULL)
     return keyhold_cli_report_error (error);
-  accounts = keyhold_cli_bus_list_accounts (agent, &error);
-  if (accounts == NULL)
-    return keyhold_cli_report_error (error);
+  accounts = keyhold_client_get_accounts (client);
 
   names = g_ptr_array_new_with_free_func (g_free);
   issuers = g_ptr_array_new_with_free_func (g_free);
-  for (guint i = 0; i < accounts->len; i++)
+  for (GList *l = accounts; l != NULL; l = l->next)
     {
-      KeyholdDBusAccount1 *account = g_ptr_array_index (accounts, i);
-
-      g_ptr_array_add (names, keyhold_cli_printable (keyhold_dbus_account1_get_name (account)));
-      g_ptr_array_add (issuers, keyhold_cli_printable (keyhold_dbus_account1_get_issuer (account)));
-      name_width = MAX (name_width, (int)strlen (g_ptr_array_index (names, i)));
-      issuer_width = MAX (issuer_width, (int)strlen (g_ptr_array_index (issuers, i)));
+      g_ptr_array_add (names, keyhold_cli_printable (keyhold_account_get_name (l->data)));
+      g_ptr_array_add (issuers, keyhold_cli_printable (keyhold_account_get_issuer (l->data)));
+      name_width = MAX (name_width, (int)strlen (g_ptr_array_index (names, names->len - 1)));
+      issuer_width = MAX (issuer_width, (int)strlen (g_ptr_array_index (issuers, issuers->len - 1)));
     }
 
-  for (guint i = 0; i < accounts->len; i++)
+  i = 0;
+  for (GList *l = accounts; l != NULL; l = l->next, i++)
     {
-      KeyholdDBusAccount1 *account = g_ptr_array_index (accounts, i);
-      g_autofree char *state = keyhold_cli_printable (keyhold_dbus_account1_get_state (account));
-
       g_print ("%-*s  %-*s  %s\n", name_width, (char *)g_ptr_array_index (names, i), issuer_width,
-               (char *)g_ptr_array_index (issuers, i), state);
+               (char *)g_ptr_array_index (issuers, i),
+               keyhold_cli_state_name (keyhold_account_get_state (l->data)));
     }
 
   return KEYHOLD_CLI_EXIT_SUCCESS;
@@ -128,7 +106,7 @@ static int
 account_remove (GStrv args)
 {
   g_autoptr (GOptionContext) context = g_option_context_new ("NAME");
-  g_autoptr (KeyholdDBusAgent1) agent = NULL;
+  g_autoptr (KeyholdClient) client = NULL;
   g_autoptr (GError) error = NULL;
 
   g_option_context_set_summary (
@@ -137,8 +115,8 @@ account_remove (GStrv args)
   if (!keyhold_cli_parse_options (context, &args, 1, &error))
     return keyhold_cli_report_error (error);
 
-  agent = keyhold_cli_bus_get_agent (&error);
-  if (agent == NULL || !keyhold_dbus_agent1_call_remove_account_sync (agent, args[1], NULL, &error))
+  client = keyhold_client_new_sync (NULL, &error);
+  if (client == NULL || !keyhold_client_remove_account_sync (client, args[1], NULL, &error))
     return keyhold_cli_report_error (error);
 
   g_print ("Removed account %s.\n", args[1]);

@@ -1,9 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-#include <gio/gio.h>
-
-#include "keyhold-cli-dbus.h"
+#include <keyhold/keyhold.h>
 
 G_BEGIN_DECLS
 
@@ -12,7 +10,6 @@ G_BEGIN_DECLS
 typedef enum
 {
   KEYHOLD_CLI_ERROR_USAGE = 0,
-  KEYHOLD_CLI_ERROR_AGENT_NOT_RUNNING = 1,
 } KeyholdCliError;
 
 enum
@@ -40,9 +37,6 @@ typedef struct
   KeyholdCliCommandFunc run;
 } KeyholdCliCommand;
 
-typedef struct _KeyholdCliAccountListWatch KeyholdCliAccountListWatch;
-typedef void (*KeyholdCliAccountListChangedFunc) (gpointer user_data);
-
 typedef enum
 {
   KEYHOLD_CLI_GLYPH_ARROW,
@@ -59,18 +53,11 @@ int keyhold_cli_report_error (const GError *error);
 char *keyhold_cli_describe_error (const GError *error);
 const char *keyhold_cli_glyph (KeyholdCliGlyph glyph);
 char *keyhold_cli_printable (const char *text);
+const char *keyhold_cli_state_name (KeyholdAccountState state);
 
-/* keyhold-bus.c: the only file that knows bus names and object paths. */
-KeyholdDBusAgent1 *keyhold_cli_bus_get_agent (GError **error);
-GPtrArray *keyhold_cli_bus_list_accounts (KeyholdDBusAgent1 *agent, GError **error);
-KeyholdDBusAccount1 *keyhold_cli_bus_find_account (KeyholdDBusAgent1 *agent, const char *name,
-                                                   GError **error);
-KeyholdDBusAccount1 *keyhold_cli_bus_lookup_account (const char *name, GError **error);
-gboolean keyhold_cli_bus_agent_is_running (KeyholdDBusAgent1 *agent);
-KeyholdCliAccountListWatch *keyhold_cli_bus_watch_account_list (
-    KeyholdDBusAgent1 *agent, KeyholdCliAccountListChangedFunc on_changed, gpointer user_data);
-void keyhold_cli_bus_account_list_watch_free (KeyholdCliAccountListWatch *watch);
-gboolean keyhold_cli_bus_error_is_agent_missing (const GError *error);
+/* NO_SUCH_ACCOUNT when @client has no account @name. */
+KeyholdAccount *keyhold_cli_lookup_account (KeyholdClient *client, const char *name,
+                                            GError **error);
 
 /* Commands */
 int keyhold_cli_account (GStrv args);
@@ -78,5 +65,6 @@ int keyhold_cli_login (GStrv args);
 int keyhold_cli_logout (GStrv args);
 int keyhold_cli_token (GStrv args);
 int keyhold_cli_status (GStrv args);
+int keyhold_cli_queue (GStrv args);
 
 G_END_DECLS

@@ -8,42 +8,22 @@
 
 #include "keyhold-cli.h"
 
-typedef enum
-{
-  SIGN_IN_WAITING,
-  SIGN_IN_FINISHED,
-  SIGN_IN_INTERRUPTED,
-  SIGN_IN_AGENT_VANISHED,
-} SignInOutcome;
-
 typedef struct
 {
   GMainLoop *loop;
-  char *handle;
-  SignInOutcome outcome;
-  char *error_name;
-  char *error_message;
+  GCancellable *cancellable;
+  GAsyncResult *result;
 } SignIn;
 
 static void
 sign_in_clear (SignIn *sign_in)
 {
   g_clear_pointer (&sign_in->loop, g_main_loop_unref);
-  g_clear_pointer (&sign_in->handle, g_free);
-  g_clear_pointer (&sign_in->error_name, g_free);
-  g_clear_pointer (&sign_in->error_message, g_free);
+  g_clear_object (&sign_in->cancellable);
+  g_clear_object (&sign_in->result);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (SignIn, sign_in_clear)
-
-static void
-sign_in_end (SignIn *sign_in, SignInOutcome outcome)
-{
-  if (sign_in->outcome != SIGN_IN_WAITING)
-    return;
-  sign_in->outcome = outcome;
-  g_main_loop_quit (sign_in->loop);
-}
 
 static gboolean
 is_web_url (const char *url)
@@ -108,14 +88,9 @@ show_device_code (GVariant *info)
 }
 
 static void
-on_sign_in_progress (KeyholdDBusAgent1 *agent, const char *handle, GVariant *info,
-                     gpointer user_data)
+on_sign_in_progress (KeyholdClient *client, const char *name, GVariant *info, gpointer user_data)
 {
-  SignIn *sign_in = user_data;
   const char *authorization_url;
-
-  if (g_strcmp0 (handle, sign_in->handle) != 0)
-    return;
 
   if (g_variant_lookup (info, "authorization_url", "&s", &authorization_url))
     show_authorization_url (authorization_url);
@@ -125,89 +100,54 @@ on_sign_in_progress (KeyholdDBusAgent1 *agent, const char *handle, GVariant *inf
 }
 
 static void
-on_sign_in_finished (KeyholdDBusAgent1 *agent, const char *handle, const char *error_name,
-                     const char *error_message, gpointer user_data)
+on_sign_in_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   SignIn *sign_in = user_data;
 
-  if (g_strcmp0 (handle, sign_in->handle) != 0)
-    return;
-
-  sign_in->error_name = g_strdup (error_name);
-  sign_in->error_message = g_strdup (error_message);
-  sign_in_end (sign_in, SIGN_IN_FINISHED);
+  sign_in->result = g_object_ref (result);
+  g_main_loop_quit (sign_in->loop);
 }
 
-static void
-on_agent_name_owner_changed (GObject *agent, GParamSpec *pspec, gpointer user_data)
-{
-  if (!keyhold_cli_bus_agent_is_running (KEYHOLD_DBUS_AGENT1 (agent)))
-    sign_in_end (user_data, SIGN_IN_AGENT_VANISHED);
-}
-
+/* The agent keeps running the flow until it is told to stop, so Ctrl-C
+ * cancels it there before keyhold exits. */
 static gboolean
 on_interrupt (gpointer user_data)
 {
-  sign_in_end (user_data, SIGN_IN_INTERRUPTED);
+  SignIn *sign_in = user_data;
+
+  g_cancellable_cancel (sign_in->cancellable);
   return G_SOURCE_CONTINUE;
 }
 
-/* Runs the sign-in flow to its end. StartSignIn is called synchronously on
- * purpose: signals that arrive before its reply (and so before the handle is
- * known) wait in the main context and are dispatched once the loop runs. */
+/* Runs the sign-in flow to its end. */
 static gboolean
-run_sign_in (KeyholdDBusAgent1 *agent, const char *name, const char *method, SignIn *sign_in,
-             GError **error)
+run_sign_in (KeyholdClient *client, const char *name, KeyholdSignInMethod method, GError **error)
 {
+  g_auto (SignIn) sign_in = { 0 };
   guint sigint_id;
   guint sigterm_id;
-  gboolean started;
+  gulong progress_id;
 
-  sign_in->loop = g_main_loop_new (NULL, FALSE);
-  g_signal_connect (agent, "sign-in-progress", G_CALLBACK (on_sign_in_progress), sign_in);
-  g_signal_connect (agent, "sign-in-finished", G_CALLBACK (on_sign_in_finished), sign_in);
-  g_signal_connect (agent, "notify::g-name-owner", G_CALLBACK (on_agent_name_owner_changed),
-                    sign_in);
-  sigint_id = g_unix_signal_add (SIGINT, on_interrupt, sign_in);
-  sigterm_id = g_unix_signal_add (SIGTERM, on_interrupt, sign_in);
+  sign_in.loop = g_main_loop_new (NULL, FALSE);
+  sign_in.cancellable = g_cancellable_new ();
+  progress_id
+      = g_signal_connect (client, "sign-in-progress", G_CALLBACK (on_sign_in_progress), NULL);
+  sigint_id = g_unix_signal_add (SIGINT, on_interrupt, &sign_in);
+  sigterm_id = g_unix_signal_add (SIGTERM, on_interrupt, &sign_in);
 
-  started = keyhold_dbus_agent1_call_start_sign_in_sync (
-      agent, name, method, g_variant_new ("a{sv}", NULL), &sign_in->handle, NULL, error);
-  if (started)
-    g_main_loop_run (sign_in->loop);
+  keyhold_client_sign_in (client, name, method, sign_in.cancellable, on_sign_in_done, &sign_in);
+  g_main_loop_run (sign_in.loop);
 
   g_source_remove (sigint_id);
   g_source_remove (sigterm_id);
-  g_signal_handlers_disconnect_by_data (agent, sign_in);
-  return started;
+  g_signal_handler_disconnect (client, progress_id);
+  return keyhold_client_sign_in_finish (client, sign_in.result, error);
 }
 
 static int
-cancel_sign_in (KeyholdDBusAgent1 *agent, const char *handle)
+report_signed_in (KeyholdClient *client, const char *name)
 {
-  g_autoptr (GError) error = NULL;
-
-  if (!keyhold_dbus_agent1_call_cancel_sign_in_sync (agent, handle, NULL, &error))
-    keyhold_cli_report_error (error);
-  g_printerr ("keyhold: sign-in cancelled\n");
-  return KEYHOLD_CLI_EXIT_INTERRUPTED;
-}
-
-static int
-report_sign_in_failure (const SignIn *sign_in)
-{
-  g_autofree char *message = keyhold_cli_printable (sign_in->error_message);
-  g_autofree char *error_name = keyhold_cli_printable (sign_in->error_name);
-
-  g_printerr ("keyhold: sign-in failed: %s (%s)\n", message, error_name);
-  return KEYHOLD_CLI_EXIT_FAILURE;
-}
-
-static int
-report_signed_in (KeyholdDBusAgent1 *agent, const char *name)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (KeyholdDBusAccount1) account = keyhold_cli_bus_find_account (agent, name, &error);
+  g_autoptr (KeyholdAccount) account = keyhold_client_lookup_account (client, name);
   g_autofree char *display_name = NULL;
   g_autofree char *subject = NULL;
 
@@ -218,8 +158,8 @@ report_signed_in (KeyholdDBusAgent1 *agent, const char *name)
       return KEYHOLD_CLI_EXIT_SUCCESS;
     }
 
-  display_name = keyhold_cli_printable (keyhold_dbus_account1_get_display_name (account));
-  subject = keyhold_cli_printable (keyhold_dbus_account1_get_subject (account));
+  display_name = keyhold_cli_printable (keyhold_account_get_display_name (account));
+  subject = keyhold_cli_printable (keyhold_account_get_subject (account));
   g_print ("Signed in as %s (%s).\n", display_name, subject);
   return KEYHOLD_CLI_EXIT_SUCCESS;
 }
@@ -234,9 +174,8 @@ keyhold_cli_login (GStrv args)
     G_OPTION_ENTRY_NULL,
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("NAME");
-  g_autoptr (KeyholdDBusAgent1) agent = NULL;
+  g_autoptr (KeyholdClient) client = NULL;
   g_autoptr (GError) error = NULL;
-  g_auto (SignIn) sign_in = { 0 };
   const char *name;
 
   g_option_context_set_summary (
@@ -249,32 +188,26 @@ keyhold_cli_login (GStrv args)
     return keyhold_cli_report_error (error);
   name = args[1];
 
-  agent = keyhold_cli_bus_get_agent (&error);
-  if (agent == NULL || !run_sign_in (agent, name, browser ? "browser" : "device", &sign_in, &error))
+  client = keyhold_client_new_sync (NULL, &error);
+  if (client == NULL)
     return keyhold_cli_report_error (error);
-
-  switch (sign_in.outcome)
+  if (run_sign_in (client, name, browser ? KEYHOLD_SIGN_IN_METHOD_BROWSER : KEYHOLD_SIGN_IN_METHOD_DEVICE,
+                   &error))
+    return report_signed_in (client, name);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     {
-      case SIGN_IN_INTERRUPTED:
-        return cancel_sign_in (agent, sign_in.handle);
-      case SIGN_IN_AGENT_VANISHED:
-        g_printerr ("keyhold: the keyhold agent stopped during the sign-in\n");
-        return KEYHOLD_CLI_EXIT_FAILURE;
-      case SIGN_IN_FINISHED:
-        if (sign_in.error_name[0] != '\0')
-          return report_sign_in_failure (&sign_in);
-        return report_signed_in (agent, name);
-      case SIGN_IN_WAITING:
-      default:
-        g_assert_not_reached ();
+      g_printerr ("keyhold: sign-in cancelled\n");
+      return KEYHOLD_CLI_EXIT_INTERRUPTED;
     }
+  return keyhold_cli_report_error (error);
 }
 
 int
 keyhold_cli_logout (GStrv args)
 {
   g_autoptr (GOptionContext) context = g_option_context_new ("NAME");
-  g_autoptr (KeyholdDBusAccount1) account = NULL;
+  g_autoptr (KeyholdClient) client = NULL;
+  g_autoptr (KeyholdAccount) account = NULL;
   g_autoptr (GError) error = NULL;
 
   g_option_context_set_summary (
@@ -283,8 +216,10 @@ keyhold_cli_logout (GStrv args)
   if (!keyhold_cli_parse_options (context, &args, 1, &error))
     return keyhold_cli_report_error (error);
 
-  account = keyhold_cli_bus_lookup_account (args[1], &error);
-  if (account == NULL || !keyhold_dbus_account1_call_sign_out_sync (account, NULL, &error))
+  client = keyhold_client_new_sync (NULL, &error);
+  if (client != NULL)
+    account = keyhold_cli_lookup_account (client, args[1], &error);
+  if (account == NULL || !keyhold_account_sign_out_sync (account, NULL, &error))
     return keyhold_cli_report_error (error);
 
   g_print ("Signed out of %s.\n", args[1]);

@@ -8,23 +8,32 @@
 
 #include "keyhold-cli.h"
 
-/* One account followed by --watch, with the property values last shown, so
- * that only real changes are printed (a restarted agent re-sends them all). */
-typedef struct
-{
-  KeyholdDBusAccount1 *account;
-  char *name;
-  GHashTable *values;
-  gulong properties_changed_id;
-} WatchedAccount;
-
 typedef struct
 {
   GMainLoop *loop;
-  KeyholdDBusAgent1 *agent;
-  GHashTable *accounts; /* object path → WatchedAccount */
+  KeyholdClient *client;
+  /* KeyholdAccount → its "notify" handler id. */
+  GHashTable *accounts;
   gboolean agent_running;
 } StatusWatch;
+
+/* Events name properties as the D-Bus API does, which is what the rest of
+ * keyhold's documentation speaks of. */
+static const struct
+{
+  const char *property;
+  const char *dbus_name;
+} watched_properties[] = {
+  { "state", "State" },
+  { "subject", "Subject" },
+  { "display-name", "DisplayName" },
+  { "access-token-expiry", "AccessTokenExpiry" },
+  { "next-refresh", "NextRefresh" },
+  { "last-error", "LastError" },
+  { "issuer", "Issuer" },
+  { "scopes", "Scopes" },
+  { "api-origins", "ApiOrigins" },
+};
 
 static char *
 format_duration (gint64 seconds)
@@ -78,46 +87,46 @@ past_word_for_property (const char *property)
 }
 
 static char *
-format_property_value (const char *property, GVariant *value, GDateTime *now)
+format_property_value (const char *dbus_name, const GValue *value, GDateTime *now)
 {
-  if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
-    return format_instant (g_variant_get_int64 (value), now, past_word_for_property (property));
+  if (G_VALUE_HOLDS_INT64 (value))
+    return format_instant (g_value_get_int64 (value), now, past_word_for_property (dbus_name));
 
-  if (g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
+  if (G_VALUE_HOLDS_ENUM (value))
+    return g_strdup (keyhold_cli_state_name (g_value_get_enum (value)));
+
+  if (G_VALUE_HOLDS_STRING (value))
     {
-      const char *text = g_variant_get_string (value, NULL);
+      const char *text = g_value_get_string (value);
 
-      return text[0] != '\0' ? keyhold_cli_printable (text) : g_strdup ("none");
+      return text != NULL && text[0] != '\0' ? keyhold_cli_printable (text) : g_strdup ("none");
     }
 
-  if (g_variant_is_of_type (value, G_VARIANT_TYPE_STRING_ARRAY))
+  if (G_VALUE_HOLDS (value, G_TYPE_STRV))
     {
-      g_autofree const char **items = g_variant_get_strv (value, NULL);
-      g_autofree char *joined = g_strjoinv (", ", (char **)items);
+      g_autofree char *joined = g_strjoinv (", ", g_value_get_boxed (value));
 
       return keyhold_cli_printable (joined);
     }
 
-  return g_variant_print (value, FALSE);
+  return g_strdup_value_contents (value);
 }
 
 static void
-print_account_status (KeyholdDBusAccount1 *account, GDateTime *now)
+print_account_status (KeyholdAccount *account, GDateTime *now)
 {
-  g_autofree char *name = keyhold_cli_printable (keyhold_dbus_account1_get_name (account));
-  g_autofree char *state = keyhold_cli_printable (keyhold_dbus_account1_get_state (account));
+  g_autofree char *name = keyhold_cli_printable (keyhold_account_get_name (account));
   g_autofree char *display_name
-      = keyhold_cli_printable (keyhold_dbus_account1_get_display_name (account));
-  g_autofree char *subject = keyhold_cli_printable (keyhold_dbus_account1_get_subject (account));
-  g_autofree char *last_error
-      = keyhold_cli_printable (keyhold_dbus_account1_get_last_error (account));
+      = keyhold_cli_printable (keyhold_account_get_display_name (account));
+  g_autofree char *subject = keyhold_cli_printable (keyhold_account_get_subject (account));
+  g_autofree char *last_error = keyhold_cli_printable (keyhold_account_get_last_error (account));
   g_autofree char *expiry
-      = format_instant (keyhold_dbus_account1_get_access_token_expiry (account), now, "expired");
+      = format_instant (keyhold_account_get_access_token_expiry (account), now, "expired");
   g_autofree char *next_refresh
-      = format_instant (keyhold_dbus_account1_get_next_refresh (account), now, "due");
+      = format_instant (keyhold_account_get_next_refresh (account), now, "due");
 
   g_print ("%s\n", name);
-  g_print ("  State:         %s\n", state);
+  g_print ("  State:         %s\n", keyhold_cli_state_name (keyhold_account_get_state (account)));
   if (subject[0] != '\0')
     g_print ("  Signed in as:  %s (%s)\n", display_name, subject);
   else
@@ -128,20 +137,32 @@ print_account_status (KeyholdDBusAccount1 *account, GDateTime *now)
     g_print ("  Last error:    %s\n", last_error);
 }
 
+/* A database or outbox key the agent cannot use. */
 static void
-print_status (GPtrArray *accounts)
+print_storage_error (KeyholdClient *client)
+{
+  g_autofree char *message = keyhold_cli_printable (keyhold_client_get_storage_error (client));
+
+  if (message[0] != '\0')
+    g_print ("\nStorage problem: %s\n", message);
+}
+
+static void
+print_status (KeyholdClient *client)
 {
   g_autoptr (GDateTime) now = g_date_time_new_now_local ();
+  g_autolist (KeyholdAccount) accounts = keyhold_client_get_accounts (client);
 
-  if (accounts->len == 0)
+  if (accounts == NULL)
     g_print ("No accounts. Add one with \"keyhold account add\".\n");
 
-  for (guint i = 0; i < accounts->len; i++)
+  for (GList *l = accounts; l != NULL; l = l->next)
     {
-      if (i > 0)
+      if (l != accounts)
         g_print ("\n");
-      print_account_status (g_ptr_array_index (accounts, i), now);
+      print_account_status (l->data, now);
     }
+  print_storage_error (client);
 }
 
 static void G_GNUC_PRINTF (2, 3) print_event (const char *subject, const char *format, ...)
@@ -159,134 +180,84 @@ static void G_GNUC_PRINTF (2, 3) print_event (const char *subject, const char *f
   fflush (stdout);
 }
 
-static void
-on_properties_changed (GDBusProxy *proxy, GVariant *changed, GStrv invalidated, gpointer user_data)
+static const char *
+dbus_name_of (const char *property)
 {
-  WatchedAccount *watched = user_data;
-  g_autoptr (GDateTime) now = g_date_time_new_now_local ();
-  GVariantIter iter;
-  const char *property;
-  GVariant *value;
-
-  g_variant_iter_init (&iter, changed);
-  while (g_variant_iter_next (&iter, "{&sv}", &property, &value))
-    {
-      GVariant *shown = g_hash_table_lookup (watched->values, property);
-      g_autofree char *text = NULL;
-
-      if (shown != NULL && g_variant_equal (shown, value))
-        {
-          g_variant_unref (value);
-          continue;
-        }
-
-      text = format_property_value (property, value, now);
-      print_event (watched->name, "%s %s %s", property, keyhold_cli_glyph (KEYHOLD_CLI_GLYPH_ARROW),
-                   text);
-      g_hash_table_replace (watched->values, g_strdup (property), value);
-    }
+  for (gsize i = 0; i < G_N_ELEMENTS (watched_properties); i++)
+    if (g_str_equal (watched_properties[i].property, property))
+      return watched_properties[i].dbus_name;
+  return NULL;
 }
 
-static WatchedAccount *
-watched_account_new (KeyholdDBusAccount1 *account)
+/* libkeyhold notifies only real changes, so a restarted agent that sends
+ * every value again prints nothing. */
+static void
+on_account_notify (GObject *account, GParamSpec *pspec, gpointer user_data)
 {
-  WatchedAccount *watched = g_new0 (WatchedAccount, 1);
-  GDBusProxy *proxy = G_DBUS_PROXY (account);
-  g_auto (GStrv) properties = g_dbus_proxy_get_cached_property_names (proxy);
+  const char *dbus_name = dbus_name_of (pspec->name);
+  g_auto (GValue) value = G_VALUE_INIT;
+  g_autoptr (GDateTime) now = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *text = NULL;
 
-  watched->account = g_object_ref (account);
-  watched->name = keyhold_cli_printable (keyhold_dbus_account1_get_name (account));
-  watched->values
-      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_variant_unref);
-  for (guint i = 0; properties != NULL && properties[i] != NULL; i++)
-    g_hash_table_insert (watched->values, g_strdup (properties[i]),
-                         g_dbus_proxy_get_cached_property (proxy, properties[i]));
-  watched->properties_changed_id = g_signal_connect (account, "g-properties-changed",
-                                                     G_CALLBACK (on_properties_changed), watched);
+  if (dbus_name == NULL)
+    return;
 
-  return watched;
+  g_value_init (&value, pspec->value_type);
+  g_object_get_property (account, pspec->name, &value);
+  now = g_date_time_new_now_local ();
+  name = keyhold_cli_printable (keyhold_account_get_name (KEYHOLD_ACCOUNT (account)));
+  text = format_property_value (dbus_name, &value, now);
+  print_event (name, "%s %s %s", dbus_name, keyhold_cli_glyph (KEYHOLD_CLI_GLYPH_ARROW), text);
 }
 
 static void
-watched_account_free (WatchedAccount *watched)
+watch_account (StatusWatch *watch, KeyholdAccount *account)
 {
-  g_signal_handler_disconnect (watched->account, watched->properties_changed_id);
-  g_object_unref (watched->account);
-  g_free (watched->name);
-  g_hash_table_unref (watched->values);
-  g_free (watched);
+  gulong handler_id = g_signal_connect (account, "notify", G_CALLBACK (on_account_notify), NULL);
+
+  g_hash_table_insert (watch->accounts, g_object_ref (account), GSIZE_TO_POINTER (handler_id));
 }
 
 static void
-watch_account (StatusWatch *watch, KeyholdDBusAccount1 *account)
+unwatch_account (gpointer account, gpointer handler_id, gpointer user_data)
 {
-  g_hash_table_insert (watch->accounts,
-                       g_strdup (g_dbus_proxy_get_object_path (G_DBUS_PROXY (account))),
-                       watched_account_new (account));
-}
-
-static gboolean
-remove_if_gone (gpointer key, gpointer value, gpointer user_data)
-{
-  GHashTable *listed_paths = user_data;
-  WatchedAccount *watched = value;
-
-  if (g_hash_table_contains (listed_paths, key))
-    return FALSE;
-
-  print_event (watched->name, "removed");
-  return TRUE;
+  g_signal_handler_disconnect (account, GPOINTER_TO_SIZE (handler_id));
+  g_object_unref (account);
 }
 
 static void
-update_account_list (StatusWatch *watch)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) accounts = keyhold_cli_bus_list_accounts (watch->agent, &error);
-  g_autoptr (GHashTable) listed_paths = NULL;
-
-  if (accounts == NULL)
-    {
-      g_autofree char *description = keyhold_cli_describe_error (error);
-
-      g_printerr ("keyhold: cannot list the accounts: %s\n", description);
-      return;
-    }
-
-  listed_paths = g_hash_table_new (g_str_hash, g_str_equal);
-  for (guint i = 0; i < accounts->len; i++)
-    {
-      KeyholdDBusAccount1 *account = g_ptr_array_index (accounts, i);
-      const char *path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (account));
-      g_autofree char *name = NULL;
-      g_autofree char *state = NULL;
-
-      g_hash_table_add (listed_paths, (gpointer)path);
-      if (g_hash_table_contains (watch->accounts, path))
-        continue;
-
-      name = keyhold_cli_printable (keyhold_dbus_account1_get_name (account));
-      state = keyhold_cli_printable (keyhold_dbus_account1_get_state (account));
-      print_event (name, "added (%s)", state);
-      watch_account (watch, account);
-    }
-
-  g_hash_table_foreach_remove (watch->accounts, remove_if_gone, listed_paths);
-}
-
-static void
-on_account_list_changed (gpointer user_data)
+on_account_added (KeyholdClient *client, KeyholdAccount *account, gpointer user_data)
 {
   StatusWatch *watch = user_data;
-  gboolean running = keyhold_cli_bus_agent_is_running (watch->agent);
+  g_autofree char *name = keyhold_cli_printable (keyhold_account_get_name (account));
+
+  print_event (name, "added (%s)", keyhold_cli_state_name (keyhold_account_get_state (account)));
+  watch_account (watch, account);
+}
+
+static void
+on_account_removed (KeyholdClient *client, KeyholdAccount *account, gpointer user_data)
+{
+  StatusWatch *watch = user_data;
+  g_autofree char *name = keyhold_cli_printable (keyhold_account_get_name (account));
+  gpointer handler_id;
+
+  if (!g_hash_table_steal_extended (watch->accounts, account, NULL, &handler_id))
+    return;
+  print_event (name, "removed");
+  unwatch_account (account, handler_id, NULL);
+}
+
+static void
+on_agent_running_changed (GObject *client, GParamSpec *pspec, gpointer user_data)
+{
+  StatusWatch *watch = user_data;
+  gboolean running = keyhold_client_get_agent_running (KEYHOLD_CLIENT (client));
 
   if (running != watch->agent_running)
     print_event ("keyhold agent", "%s", running ? "started" : "stopped");
   watch->agent_running = running;
-
-  /* Listing now would start the agent again. */
-  if (running)
-    update_account_list (watch);
 }
 
 static gboolean
@@ -298,21 +269,23 @@ on_interrupt (gpointer user_data)
 
 /* Follows the accounts until Ctrl-C, which is the normal way to stop. */
 static int
-watch_accounts (KeyholdDBusAgent1 *agent, GPtrArray *accounts)
+watch_accounts (KeyholdClient *client)
 {
   StatusWatch watch = { 0 };
-  KeyholdCliAccountListWatch *list_watch;
+  g_autolist (KeyholdAccount) accounts = keyhold_client_get_accounts (client);
   guint sigint_id;
   guint sigterm_id;
 
   watch.loop = g_main_loop_new (NULL, FALSE);
-  watch.agent = agent;
-  watch.accounts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                          (GDestroyNotify)watched_account_free);
+  watch.client = client;
+  watch.accounts = g_hash_table_new (NULL, NULL);
   watch.agent_running = TRUE;
-  for (guint i = 0; i < accounts->len; i++)
-    watch_account (&watch, g_ptr_array_index (accounts, i));
-  list_watch = keyhold_cli_bus_watch_account_list (agent, on_account_list_changed, &watch);
+  for (GList *l = accounts; l != NULL; l = l->next)
+    watch_account (&watch, l->data);
+  g_signal_connect (client, "account-added", G_CALLBACK (on_account_added), &watch);
+  g_signal_connect (client, "account-removed", G_CALLBACK (on_account_removed), &watch);
+  g_signal_connect (client, "notify::agent-running", G_CALLBACK (on_agent_running_changed),
+                    &watch);
   sigint_id = g_unix_signal_add (SIGINT, on_interrupt, watch.loop);
   sigterm_id = g_unix_signal_add (SIGTERM, on_interrupt, watch.loop);
 
@@ -321,7 +294,8 @@ watch_accounts (KeyholdDBusAgent1 *agent, GPtrArray *accounts)
 
   g_source_remove (sigint_id);
   g_source_remove (sigterm_id);
-  keyhold_cli_bus_account_list_watch_free (list_watch);
+  g_signal_handlers_disconnect_by_data (client, &watch);
+  g_hash_table_foreach (watch.accounts, unwatch_account, NULL);
   g_hash_table_unref (watch.accounts);
   g_main_loop_unref (watch.loop);
   return KEYHOLD_CLI_EXIT_SUCCESS;
@@ -337,8 +311,7 @@ keyhold_cli_status (GStrv args)
     G_OPTION_ENTRY_NULL,
   };
   g_autoptr (GOptionContext) context = g_option_context_new (NULL);
-  g_autoptr (KeyholdDBusAgent1) agent = NULL;
-  g_autoptr (GPtrArray) accounts = NULL;
+  g_autoptr (KeyholdClient) client = NULL;
   g_autoptr (GError) error = NULL;
 
   g_option_context_set_summary (
@@ -348,15 +321,12 @@ keyhold_cli_status (GStrv args)
   if (!keyhold_cli_parse_options (context, &args, 0, &error))
     return keyhold_cli_report_error (error);
 
-  agent = keyhold_cli_bus_get_agent (&error);
-  if (agent == NULL)
-    return keyhold_cli_report_error (error);
-  accounts = keyhold_cli_bus_list_accounts (agent, &error);
-  if (accounts == NULL)
+  client = keyhold_client_new_sync (NULL, &error);
+  if (client == NULL)
     return keyhold_cli_report_error (error);
 
-  print_status (accounts);
+  print_status (client);
   if (!watch)
     return KEYHOLD_CLI_EXIT_SUCCESS;
-  return watch_accounts (agent, accounts);
+  return watch_accounts (client);
 }

@@ -19,15 +19,6 @@ write_token_line (const char *token, GError **error)
          && g_output_stream_write_all (out, "\n", 1, NULL, NULL, error);
 }
 
-static void
-wipe_string (char *text)
-{
-  if (text == NULL)
-    return;
-  explicit_bzero (text, strlen (text));
-  g_free (text);
-}
-
 int
 keyhold_cli_token (GStrv args)
 {
@@ -43,13 +34,11 @@ keyhold_cli_token (GStrv args)
       "The API the token is for (an RFC 8707 resource indicator)", "URI" },
     G_OPTION_ENTRY_NULL,
   };
-  const char *const no_scopes[] = { NULL };
   g_autoptr (GOptionContext) context = g_option_context_new ("NAME");
-  g_autoptr (KeyholdDBusAccount1) account = NULL;
+  g_autoptr (KeyholdClient) client = NULL;
+  g_autoptr (KeyholdAccount) account = NULL;
+  g_autoptr (KeyholdToken) token = NULL;
   g_autoptr (GError) error = NULL;
-  char *token = NULL;
-  gint64 expires_at;
-  gboolean written;
 
   g_option_context_set_summary (context,
                                 "Print an access token for the account NAME, and nothing else, on\n"
@@ -65,16 +54,13 @@ keyhold_cli_token (GStrv args)
       return keyhold_cli_report_error (error);
     }
 
-  account = keyhold_cli_bus_lookup_account (args[1], &error);
-  if (account == NULL
-      || !keyhold_dbus_account1_call_get_access_token_sync (
-          account, scopes != NULL ? (const char *const *)scopes : no_scopes,
-          audience != NULL ? audience : "", (guint)min_validity, &token, &expires_at, NULL, &error))
-    return keyhold_cli_report_error (error);
-
-  written = write_token_line (token, &error);
-  wipe_string (token);
-  if (!written)
+  client = keyhold_client_new_sync (NULL, &error);
+  if (client != NULL)
+    account = keyhold_cli_lookup_account (client, args[1], &error);
+  if (account != NULL)
+    token = keyhold_account_get_token_sync (account, (const char *const *)scopes, audience,
+                                            (guint)min_validity, NULL, &error);
+  if (token == NULL || !write_token_line (keyhold_token_get_value (token), &error))
     return keyhold_cli_report_error (error);
   return KEYHOLD_CLI_EXIT_SUCCESS;
 }

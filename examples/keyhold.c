@@ -20,6 +20,8 @@ static const KeyholdCliCommand keyhold_commands[] = {
   { "logout", "logout NAME", "Sign out of an account", keyhold_cli_logout },
   { "token", "token NAME", "Print an access token for an account", keyhold_cli_token },
   { "status", "status [--watch]", "Show the state of every account", keyhold_cli_status },
+  { "queue", "queue add|list|show|cancel", "Queue API requests to send when online",
+    keyhold_cli_queue },
   { NULL },
 };
 
@@ -133,6 +135,7 @@ int
 keyhold_cli_report_error (const GError *error)
 {
   g_autofree char *description = NULL;
+  g_autofree char *printable = NULL;
 
   if (error->domain == G_OPTION_ERROR
       || g_error_matches (error, KEYHOLD_CLI_ERROR, KEYHOLD_CLI_ERROR_USAGE))
@@ -143,15 +146,35 @@ keyhold_cli_report_error (const GError *error)
       return KEYHOLD_CLI_EXIT_USAGE;
     }
 
-  if (keyhold_cli_bus_error_is_agent_missing (error))
-    {
-      g_printerr ("keyhold: the keyhold agent is not running\n");
-      return KEYHOLD_CLI_EXIT_FAILURE;
-    }
-
-  description = keyhold_cli_describe_error (error);
-  g_printerr ("keyhold: %s\n", description);
+  /* libkeyhold's message says what happened to the agent; the error's
+   * name, which the agent never sends, would add nothing. */
+  if (g_error_matches (error, KEYHOLD_ERROR, KEYHOLD_ERROR_AGENT_UNAVAILABLE))
+    description = g_strdup (error->message);
+  else
+    description = keyhold_cli_describe_error (error);
+  printable = keyhold_cli_printable (description);
+  g_printerr ("keyhold: %s\n", printable);
   return KEYHOLD_CLI_EXIT_FAILURE;
+}
+
+KeyholdAccount *
+keyhold_cli_lookup_account (KeyholdClient *client, const char *name, GError **error)
+{
+  KeyholdAccount *account = keyhold_client_lookup_account (client, name);
+
+  if (account == NULL)
+    g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_NO_SUCH_ACCOUNT, "no account named \"%s\"",
+                 name);
+  return account;
+}
+
+/* The state as the agent names it ("signed-in"), which is its enum nick. */
+const char *
+keyhold_cli_state_name (KeyholdAccountState state)
+{
+  g_autoptr (GEnumClass) states = g_type_class_ref (KEYHOLD_TYPE_ACCOUNT_STATE);
+
+  return g_enum_get_value (states, state)->value_nick;
 }
 
 /* Falls back to ASCII where the locale cannot show the glyph, rather than
@@ -202,10 +225,6 @@ main (int argc, char **argv)
   g_auto (GStrv) args = NULL;
 
   setlocale (LC_ALL, "");
-
-  /* Registers the org.keyhold.Error.* names before the first call, so D-Bus
-   * errors arrive as KEYHOLD_ERROR codes. */
-  keyhold_error_quark ();
 
   if (argc == 2 && g_str_equal (argv[1], "--version"))
     {

@@ -26,9 +26,10 @@ static const GDBusErrorEntry keyhold_error_entries[] = {
   { KEYHOLD_ERROR_STORAGE, "org.keyhold.Error.Storage" },
   { KEYHOLD_ERROR_NOT_FOUND, "org.keyhold.Error.NotFound" },
   { KEYHOLD_ERROR_TIMED_OUT, "org.keyhold.Error.TimedOut" },
+  { KEYHOLD_ERROR_AGENT_UNAVAILABLE, "org.keyhold.Error.AgentUnavailable" },
 };
 
-G_STATIC_ASSERT (G_N_ELEMENTS (keyhold_error_entries) == KEYHOLD_ERROR_TIMED_OUT + 1);
+G_STATIC_ASSERT (G_N_ELEMENTS (keyhold_error_entries) == KEYHOLD_ERROR_AGENT_UNAVAILABLE + 1);
 
 /**
  * keyhold_error_quark:

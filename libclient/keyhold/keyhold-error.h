@@ -41,6 +41,9 @@ G_BEGIN_DECLS
  * @KEYHOLD_ERROR_STORAGE: The agent's database is unreadable or corrupt (`Storage`).
  * @KEYHOLD_ERROR_NOT_FOUND: No such item (`NotFound`).
  * @KEYHOLD_ERROR_TIMED_OUT: The operation took too long (`TimedOut`).
+ * @KEYHOLD_ERROR_AGENT_UNAVAILABLE: The agent is not running and could not be
+ *   started, or it stopped before it answered (`AgentUnavailable`). Raised by
+ *   the library, never by the agent.
  *
  * Error codes in the %KEYHOLD_ERROR domain. The values are stable.
  *
@@ -65,6 +68,7 @@ typedef enum
   KEYHOLD_ERROR_STORAGE = 14,
   KEYHOLD_ERROR_NOT_FOUND = 15,
   KEYHOLD_ERROR_TIMED_OUT = 16,
+  KEYHOLD_ERROR_AGENT_UNAVAILABLE = 17,
 } KeyholdError;
 
 KEYHOLD_PUBLIC
