@@ -934,9 +934,10 @@ on_restored_refresh_token (GObject *source, GAsyncResult *result, gpointer user_
   if (error != NULL)
     set_last_error (self, error);
 
+  /* No refresh now: the first caller (or the outbox) asks for one. A
+   * refresh that nobody needs yet only widens the window in which a crash
+   * could lose a freshly rotated token. */
   self->restored = TRUE;
-  if (self->refresh_token != NULL)
-    schedule_refresh_in_ms (self, 1000);
   pump_waiters (self);
 }
 

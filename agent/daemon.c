@@ -185,6 +185,9 @@ on_name_acquired (GDBusConnection *connection, const char *name, gpointer user_d
       self->idle_exit = keyhold_idle_exit_new (connection, self->idle_timeout_s, on_idle, self);
       keyhold_idle_exit_add_busy_check (self->idle_exit, keyhold_idle_exit_accounts_signed_in,
                                         self->object_manager);
+      keyhold_idle_exit_add_busy_check (self->idle_exit,
+                                        (KeyholdIdleExitBusyFunc) keyhold_outbox_has_unfinished_items,
+                                        self->outbox);
     }
 }
 

@@ -2126,3 +2126,10 @@ keyhold_outbox_class_init (KeyholdOutboxClass *klass)
                                                G_TYPE_NONE, 3, G_TYPE_STRING, G_TYPE_STRING,
                                                G_TYPE_INT);
 }
+
+gboolean
+keyhold_outbox_has_unfinished_items (KeyholdOutbox *self)
+{
+  /* A queue exists exactly while it holds unfinished items. */
+  return g_hash_table_size (self->queues) > 0;
+}

@@ -150,6 +150,10 @@ void keyhold_outbox_recheck (KeyholdOutbox *self);
 
 const char *keyhold_outbox_get_storage_error (KeyholdOutbox *self);
 
+/* Whether any item is still to be sent: the agent must not exit on idle
+ * while it is. */
+gboolean keyhold_outbox_has_unfinished_items (KeyholdOutbox *self);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KeyholdOutboxRequest, keyhold_outbox_request_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KeyholdOutboxItemInfo, keyhold_outbox_item_info_free)
 
