@@ -926,7 +926,9 @@ START_TEST (test_max_age_expires_unsent_items)
   mock_post ("/offline", NULL);
   for (guint i = 0; i < 2; i++)
     {
-      g_variant_dict_init (&request, new_request ("POST", url, "late", NULL));
+      g_autoptr (GVariant) base = g_variant_ref_sink (new_request ("POST", url, "late", NULL));
+
+      g_variant_dict_init (&request, base);
       g_variant_dict_insert (&request, "max_age", "u", 2);
       g_ptr_array_add (ids, enqueue ("late", "q", g_variant_dict_end (&request)));
     }
