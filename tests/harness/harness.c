@@ -43,6 +43,7 @@ struct _KeyholdTestEnv
   gboolean stopped;
   char *tmpdir;
   char **envp;
+  char *other_user_address;
   /* Added to envp for the agent only (keyhold_test_env_set_agent_env). */
   char **agent_envp;
   char *bus_address;
@@ -417,9 +418,14 @@ write_bus_config (KeyholdTestEnv *env, const char *path)
   g_autofree char *services = tmp_path (env, "services");
   g_autofree char *listen = g_markup_escape_text (env->tmpdir, -1);
   g_autofree char *servicedir = g_markup_escape_text (services, -1);
+  g_autofree char *base = g_path_get_basename (env->tmpdir);
+
+  env->other_user_address = g_strdup_printf ("unix:abstract=%s-other-users", base);
   /* The default session policy, but only our own service directory:
    * <standard_session_servicedirs/> would let the bus activate whatever the
-   * machine has installed. */
+   * machine has installed. Unlike a real session bus, this one also lets
+   * other Unix users in, through an abstract socket they can reach, so that
+   * tests can show the agent itself refusing them. */
   g_autofree char *config = g_strdup_printf (
       "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
       " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
@@ -427,15 +433,17 @@ write_bus_config (KeyholdTestEnv *env, const char *path)
       "  <type>session</type>\n"
       "  <keep_umask/>\n"
       "  <listen>unix:dir=%s</listen>\n"
+      "  <listen>%s</listen>\n"
       "  <auth>EXTERNAL</auth>\n"
       "  <servicedir>%s</servicedir>\n"
       "  <policy context=\"default\">\n"
+      "    <allow user=\"*\"/>\n"
       "    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
       "    <allow eavesdrop=\"true\"/>\n"
       "    <allow own=\"*\"/>\n"
       "  </policy>\n"
       "</busconfig>\n",
-      listen, servicedir);
+      listen, env->other_user_address, servicedir);
 
   if (!g_file_set_contents (path, config, -1, &error))
     fatal (env, "cannot write %s: %s", path, error->message);
@@ -794,6 +802,12 @@ keyhold_test_env_get_bus_address (KeyholdTestEnv *env)
   return env->bus_address;
 }
 
+const char *
+keyhold_test_env_get_other_user_address (KeyholdTestEnv *env)
+{
+  return env->other_user_address;
+}
+
 void
 keyhold_test_env_start_agent (KeyholdTestEnv *env, const char *const *extra_args)
 {
@@ -1032,6 +1046,7 @@ keyhold_test_env_stop (KeyholdTestEnv *env)
   g_clear_pointer (&env->tmpdir, g_free);
   g_clear_pointer (&env->envp, g_strfreev);
   g_clear_pointer (&env->agent_envp, g_strfreev);
+  g_clear_pointer (&env->other_user_address, g_free);
   g_clear_pointer (&env->bus_address, g_free);
   g_clear_pointer (&env->issuer, g_free);
 }

@@ -97,6 +97,8 @@ void keyhold_test_env_set_agent_env (KeyholdTestEnv *env, const char *name, cons
 
 /* The private bus's address. */
 const char *keyhold_test_env_get_bus_address (KeyholdTestEnv *env);
+/* An address of the same bus that processes of other Unix users can reach. */
+const char *keyhold_test_env_get_other_user_address (KeyholdTestEnv *env);
 /* SIGTERM, then waits (20 s, ×10 under valgrind; SIGKILL after that).
  * Returns the exit code, 128 + signal number if a signal ended it, or 99
  * when valgrind found errors (the valgrind log is copied to stderr). */

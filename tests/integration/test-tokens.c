@@ -451,6 +451,33 @@ START_TEST (test_bad_arguments_get_stable_errors)
 }
 END_TEST
 
+/* Invariant 9: a process of another Unix user reaches the bus, but the
+ * agent refuses it, for the manager and for an account alike. */
+START_TEST (test_other_unix_user_is_refused)
+{
+  g_autofree char *path = keyhold_test_account_path ("private");
+  g_autofree char *address = g_strconcat ("DBUS_SESSION_BUS_ADDRESS=",
+                                          keyhold_test_env_get_other_user_address (env), NULL);
+  const char *get_token[] = { "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                              "env", address, "gdbus", "call", "--session",
+                              "--dest", "org.keyhold.Agent", "--object-path", path,
+                              "--method", "org.keyhold.Account1.GetAccessToken",
+                              "[]", "''", "0", NULL };
+  const char *list[] = { "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                         "env", address, "gdbus", "call", "--session",
+                         "--dest", "org.keyhold.Agent", "--object-path", "/org/keyhold/Agent",
+                         "--method", "org.keyhold.Agent1.ListAccounts", NULL };
+  g_autofree char *out = NULL, *err = NULL, *list_out = NULL, *list_err = NULL;
+
+  sign_in ("private");
+  ck_assert_int_ne (keyhold_test_env_run (env, get_token, &out, &err), 0);
+  ck_assert_msg (strstr (err, "org.keyhold.Error.AccessDenied") != NULL, "%s", err);
+  ck_assert_ptr_null (strstr (out, "at-"));
+  ck_assert_int_ne (keyhold_test_env_run (env, list, &list_out, &list_err), 0);
+  ck_assert_msg (strstr (list_err, "org.keyhold.Error.AccessDenied") != NULL, "%s", list_err);
+}
+END_TEST
+
 START_TEST (test_agent_is_not_dumpable)
 {
   g_autofree char *agent = g_build_filename (g_getenv ("KEYHOLD_BUILD_DIR"), "agent",
@@ -563,6 +590,7 @@ main (void)
   tcase_add_test (tcase, test_sign_out_revokes_and_forgets);
   tcase_add_test (tcase, test_sign_out_while_provider_down_still_deletes);
   tcase_add_test (tcase, test_bad_arguments_get_stable_errors);
+  tcase_add_test (tcase, test_other_unix_user_is_refused);
   tcase_add_test (tcase, test_agent_is_not_dumpable);
   tcase_add_test (tcase, test_no_token_reaches_disk_or_logs);
   suite_add_tcase (suite, tcase);
