@@ -39,13 +39,29 @@ decoded_free (Decoded *decoded)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Decoded, decoded_free)
 
-/* Strict base64url without padding: libsodium refuses any other character
- * and non-zero trailing bits, so each text has exactly one decoding. */
+/* RFC 4648 §5 alphabet. */
+static gboolean
+is_base64url_text (const char *text, gsize length)
+{
+  for (gsize i = 0; i < length; i++)
+    if (!g_ascii_isalnum (text[i]) && text[i] != '-' && text[i] != '_')
+      return FALSE;
+  return TRUE;
+}
+
+/* Strict base64url without padding, so that each token has exactly one
+ * spelling. libsodium refuses non-zero trailing bits, but its decoder
+ * ignores the high bit of each byte ('\xdf' reads as '_'), hence the
+ * alphabet check first. */
 static Decoded *
 base64url_decode (const char *text, gsize length)
 {
   gsize capacity = length / 4 * 3 + 2;
-  g_autoptr (Decoded) decoded = g_malloc0 (sizeof (Decoded) + capacity);
+  g_autoptr (Decoded) decoded = NULL;
+
+  if (!is_base64url_text (text, length))
+    return NULL;
+  decoded = g_malloc0 (sizeof (Decoded) + capacity);
 
   decoded->capacity = capacity;
   if (sodium_base642bin (decoded->data, decoded->capacity, text, length, NULL, &decoded->length,

@@ -810,6 +810,19 @@ START_TEST (test_non_canonical_base64)
 }
 END_TEST
 
+/* libsodium's decoder ignores the high bit of each byte, so "\xc1" would
+ * read as "A": a second spelling of the same signature. */
+START_TEST (test_high_bit_characters_rejected)
+{
+  KeyholdIdTokenExpectations expect = expectations ();
+  g_autofree char *token = valid_token (SIGN_EDDSA);
+  char *signature = strrchr (token, '.') + 1;
+
+  signature[3] = (char) (signature[3] | 0x80);
+  assert_rejected (token, &expect, KEYHOLD_ID_TOKEN_ERROR_MALFORMED, NULL);
+}
+END_TEST
+
 START_TEST (test_malformed_header)
 {
   KeyholdIdTokenExpectations expect = expectations ();
@@ -1099,6 +1112,7 @@ id_token_suite (void)
 
   tcase_add_test (malformed, test_malformed_structure);
   tcase_add_test (malformed, test_non_canonical_base64);
+  tcase_add_test (malformed, test_high_bit_characters_rejected);
   tcase_add_test (malformed, test_malformed_header);
   tcase_add_test (malformed, test_header_variants_accepted);
   tcase_add_test (malformed, test_malformed_claims);
