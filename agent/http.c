@@ -19,6 +19,12 @@ G_DEFINE_QUARK (keyhold-http-error-quark, keyhold_http_error)
 #define RETRY_AFTER_MAX_S (24 * 60 * 60)
 /* First size of a growing guarded buffer. */
 #define GUARDED_BUFFER_MIN_CAPACITY 4096
+/* Idle connections kept for reuse. curl's default is four per transfer
+ * running at the moment one ends, so a burst that ends one by one would
+ * shrink the cache to a few connections and every next burst would
+ * connect again. A fixed cap keeps them while bounding idle sockets; it
+ * matches the outbox's cap on concurrent sends. */
+#define MAX_CACHED_CONNECTIONS 32
 
 /* ---- guarded buffers ---------------------------------------------------- */
 
@@ -550,20 +556,21 @@ is_bearer_token (const KeyholdSecret *token)
   return TRUE;
 }
 
-/* The line is assembled in guarded memory, but curl_slist_append () copies
- * it into ordinary heap memory and curl copies it again into its request
- * buffer, which it frees without wiping. libcurl offers no way around that
- * (CURLOPT_XOAUTH2_BEARER copies as well); the slist copy at least is
- * wiped when the transfer ends. */
+/* curl_slist_append () copies the line into ordinary heap memory and curl
+ * copies it again into its request buffer, which it frees without wiping.
+ * libcurl offers no way around that (CURLOPT_XOAUTH2_BEARER copies as
+ * well). Guarded pages for our own short-lived copy would therefore add
+ * nothing but an mmap per request: it lives in the heap like the slist
+ * copy, and both are wiped, this one at once, that one when the transfer
+ * ends. */
 static void
 transfer_append_bearer (Transfer *transfer)
 {
-  GuardedBuffer line = { 0 };
+  char *line = g_strconcat ("Authorization: Bearer ",
+                            keyhold_secret_get (transfer->request->bearer), NULL);
 
-  guarded_buffer_append_string (&line, "Authorization: Bearer ");
-  guarded_buffer_append_string (&line, keyhold_secret_get (transfer->request->bearer));
-  transfer_append_header (transfer, line.data);
-  guarded_buffer_clear (&line);
+  transfer_append_header (transfer, line);
+  keyhold_secret_wipe_string (line);
 }
 
 static gboolean
@@ -1027,6 +1034,7 @@ keyhold_http_new (void)
   curl_multi_setopt (http->multi, CURLMOPT_SOCKETDATA, http);
   curl_multi_setopt (http->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
   curl_multi_setopt (http->multi, CURLMOPT_TIMERDATA, http);
+  curl_multi_setopt (http->multi, CURLMOPT_MAXCONNECTS, (long) MAX_CACHED_CONNECTIONS);
   return http;
 }
 

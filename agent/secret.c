@@ -44,13 +44,26 @@ secret_seal (char *bytes, gsize length)
   return secret;
 }
 
+/* An empty secret has nothing to guard: it points at a constant "" rather
+ * than mapping guarded pages, which matters for the many empty response
+ * bodies (204 No Content) an outbox drain receives. */
+static const char empty_bytes[] = "";
+
 KeyholdSecret *
 keyhold_secret_new (const void *data, gsize length)
 {
-  char *bytes = guarded_alloc (length);
+  char *bytes;
+  KeyholdSecret *secret;
 
-  if (length > 0)
-    memcpy (bytes, data, length);
+  if (length == 0)
+    {
+      secret = g_new0 (KeyholdSecret, 1);
+      g_atomic_ref_count_init (&secret->ref_count);
+      secret->bytes = (char *) empty_bytes;
+      return secret;
+    }
+  bytes = guarded_alloc (length);
+  memcpy (bytes, data, length);
   return secret_seal (bytes, length);
 }
 
@@ -83,7 +96,8 @@ keyhold_secret_unref (KeyholdSecret *secret)
     return;
 
   /* sodium_free () wipes the region before unmapping it. */
-  sodium_free (secret->bytes);
+  if (secret->bytes != empty_bytes)
+    sodium_free (secret->bytes);
   g_free (secret);
 }
 
