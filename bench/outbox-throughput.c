@@ -24,7 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <glib/gstdio.h>
 
@@ -151,8 +153,21 @@ open_connections (guint count)
   return connections;
 }
 
+/* The call each client keeps in flight: Enqueue, or Peer.Ping for the
+ * D-Bus ceiling. */
 typedef struct
 {
+  const char *interface;
+  const char *method;
+  const char *reply_type;
+} CallKind;
+
+static const CallKind enqueue_call = { OUTBOX_INTERFACE, "Enqueue", "(s)" };
+static const CallKind ping_call = { "org.freedesktop.DBus.Peer", "Ping", "()" };
+
+typedef struct
+{
+  const CallKind *kind;
   const char *account;
   const char *url;
   guint target;
@@ -162,22 +177,22 @@ typedef struct
   guint failed;
   guint in_flight;
   char *first_error;
-} EnqueueRun;
+} CallRun;
 
 typedef struct
 {
-  EnqueueRun *run;
+  CallRun *run;
   GDBusConnection *connection;
   char *queue;
-} Enqueuer;
+} Caller;
 
-static void issue_enqueue (Enqueuer *enqueuer);
+static void issue_call (Caller *caller);
 
 static void
-on_enqueue_reply (GObject *source, GAsyncResult *result, gpointer user_data)
+on_call_reply (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  Enqueuer *enqueuer = user_data;
-  EnqueueRun *run = enqueuer->run;
+  Caller *caller = user_data;
+  CallRun *run = caller->run;
   g_autoptr (GError) error = NULL;
   g_autoptr (GVariant) reply = NULL;
 
@@ -192,55 +207,86 @@ on_enqueue_reply (GObject *source, GAsyncResult *result, gpointer user_data)
         run->first_error = g_strdup (error->message);
     }
   if (run->issued < run->target && now_us () < run->deadline_us)
-    issue_enqueue (enqueuer);
+    issue_call (caller);
 }
 
 static void
-issue_enqueue (Enqueuer *enqueuer)
+issue_call (Caller *caller)
 {
-  EnqueueRun *run = enqueuer->run;
+  CallRun *run = caller->run;
+
+  GVariant *parameters = NULL;
 
   run->issued++;
   run->in_flight++;
-  g_dbus_connection_call (enqueuer->connection, AGENT_BUS_NAME, AGENT_OBJECT_PATH,
-                          OUTBOX_INTERFACE, "Enqueue",
-                          enqueue_parameters (run->account, enqueuer->queue, run->url),
-                          G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL,
-                          on_enqueue_reply, enqueuer);
+  if (run->kind == &enqueue_call)
+    parameters = enqueue_parameters (run->account, caller->queue, run->url);
+  g_dbus_connection_call (caller->connection, AGENT_BUS_NAME, AGENT_OBJECT_PATH,
+                          run->kind->interface, run->kind->method, parameters,
+                          G_VARIANT_TYPE (run->kind->reply_type), G_DBUS_CALL_FLAGS_NONE,
+                          CALL_TIMEOUT_MS, NULL, on_call_reply, caller);
 }
 
 typedef struct
 {
   guint completed;
   double seconds;
-} EnqueueResult;
+  /* CPU time per completed call: the agent's, and this process's (the
+   * clients and GDBus's worker thread). */
+  double agent_cpu_us;
+  double client_cpu_us;
+} CallResult;
 
-/* Every connection keeps one Enqueue in flight, each on a queue of its own,
- * until @target items were issued or @budget_s ran out. Fatal when any
- * Enqueue fails: a figure with failures in it would mislead. */
-static EnqueueResult
-run_enqueues (GPtrArray *connections, const char *account, const char *url, guint target,
-              double budget_s)
+static double agent_cpu_seconds (KeyholdTestEnv *env);
+static double own_cpu_seconds (void);
+
+/* Every connection keeps one @kind call in flight (an Enqueue on a queue of
+ * its own) until @target calls were issued or @budget_s ran out. Fatal
+ * when any call fails: a figure with failures in it would mislead. */
+static CallResult
+run_calls (KeyholdTestEnv *env, GPtrArray *connections, const CallKind *kind, const char *account,
+           const char *url, guint target, double budget_s)
 {
   double started = now_us ();
-  EnqueueRun run = {
-    .account = account, .url = url, .target = target, .deadline_us = started + budget_s * 1e6
-  };
-  g_autofree Enqueuer *enqueuers = g_new0 (Enqueuer, connections->len);
+  double agent_cpu_before = agent_cpu_seconds (env), own_cpu_before = own_cpu_seconds ();
+  CallRun run = { .kind = kind,
+                  .account = account,
+                  .url = url,
+                  .target = target,
+                  .deadline_us = started + budget_s * 1e6 };
+  g_autofree Caller *callers = g_new0 (Caller, connections->len);
+  CallResult result;
 
   for (guint i = 0; i < connections->len && run.issued < target; i++)
     {
-      enqueuers[i] = (Enqueuer){ &run, connections->pdata[i], g_strdup_printf ("q%u", i) };
-      issue_enqueue (&enqueuers[i]);
+      callers[i] = (Caller){ &run, connections->pdata[i], g_strdup_printf ("q%u", i) };
+      issue_call (&callers[i]);
     }
   while (run.in_flight > 0)
     g_main_context_iteration (NULL, TRUE);
   for (guint i = 0; i < connections->len; i++)
-    g_free (enqueuers[i].queue);
+    g_free (callers[i].queue);
   if (run.failed > 0)
-    die ("%u of %u Enqueue calls failed, the first with: %s", run.failed, run.issued,
+    die ("%u of %u %s calls failed, the first with: %s", run.failed, run.issued, kind->method,
          run.first_error);
-  return (EnqueueResult){ run.completed, (now_us () - started) / 1e6 };
+  result.completed = run.completed;
+  result.seconds = (now_us () - started) / 1e6;
+  result.agent_cpu_us = (agent_cpu_seconds (env) - agent_cpu_before) * 1e6 / run.completed;
+  result.client_cpu_us = (own_cpu_seconds () - own_cpu_before) * 1e6 / run.completed;
+  return result;
+}
+
+static CallResult
+run_enqueues (KeyholdTestEnv *env, GPtrArray *connections, const char *account, const char *url,
+              guint target, double budget_s)
+{
+  return run_calls (env, connections, &enqueue_call, account, url, target, budget_s);
+}
+
+static double
+calls_per_s (const CallResult *result)
+{
+  return result->completed / result->seconds;
 }
 
 /* ---- the agent's process ---- */
@@ -259,6 +305,37 @@ agent_rss_kib (KeyholdTestEnv *env)
   if (line == NULL)
     die ("no VmRSS in %s", path);
   return g_ascii_strtoull (line + strlen ("\nVmRSS:"), NULL, 10);
+}
+
+/* utime + stime of the agent, from /proc/PID/stat (fields 14 and 15,
+ * counted after the parenthesised command name, which may hold spaces). */
+static double
+agent_cpu_seconds (KeyholdTestEnv *env)
+{
+  g_autofree char *path
+      = g_strdup_printf ("/proc/%d/stat", (int)keyhold_test_env_get_agent_pid (env));
+  g_autofree char *stat = NULL;
+  g_auto (GStrv) fields = NULL;
+  const char *after_name;
+
+  if (!g_file_get_contents (path, &stat, NULL, NULL) || (after_name = strrchr (stat, ')')) == NULL)
+    die ("cannot read %s", path);
+  fields = g_strsplit (after_name + 2, " ", 0);
+  if (g_strv_length (fields) < 13)
+    die ("%s is shorter than expected", path);
+  /* fields[0] is field 3 (state): utime is fields[11], stime fields[12]. */
+  return (g_ascii_strtod (fields[11], NULL) + g_ascii_strtod (fields[12], NULL))
+         / sysconf (_SC_CLK_TCK);
+}
+
+static double
+own_cpu_seconds (void)
+{
+  struct rusage usage;
+
+  getrusage (RUSAGE_SELF, &usage);
+  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec
+         + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
 /* ---- statistics ---- */
@@ -595,7 +672,7 @@ drain_after_restart (KeyholdTestEnv *env, Nginx *nginx, GPtrArray *connections, 
   double started, done;
 
   nginx_halt (nginx);
-  run_enqueues (connections, DRAIN_ACCOUNT, url, count, 600);
+  run_enqueues (env, connections, DRAIN_ACCOUNT, url, count, 600);
   keyhold_test_env_stop_agent (env);
   nginx_launch (nginx);
   /* A restarted agent holds no access token yet: it must refresh one. */
@@ -604,6 +681,8 @@ drain_after_restart (KeyholdTestEnv *env, Nginx *nginx, GPtrArray *connections, 
   started = now_us ();
   keyhold_test_env_start_agent (env, NULL);
   done = wait_for_requests (nginx, before + count, RESTART_DRAIN_TIMEOUT_S);
+  printf ("agent CPU us per item after the restart (its start-up included): %.0f\n",
+          agent_cpu_seconds (env) * 1e6 / count);
   keyhold_test_mock_post (env, "/offline", NULL);
   if (done == 0)
     {
@@ -652,7 +731,7 @@ main (void)
   g_autofree char *api_url = NULL;
   g_autofree char *drain_url = NULL;
   QueueCost empty, full;
-  EnqueueResult single, parallel, drain_enqueue, fill;
+  CallResult single, parallel, ping, drain_enqueue, fill;
   double started, baseline, restart_per_s, drain_start, drain_done, drain_per_s, curl_per_s;
   guint drain_items, fill_target, queued;
 
@@ -690,8 +769,12 @@ main (void)
   one = open_connections (1);
   many = open_connections (MANY_CLIENTS);
   baseline = sqlite_inserts_per_s (keyhold_test_env_get_tmpdir (env), THROUGHPUT_ITEMS);
-  single = run_enqueues (one, BENCH_ACCOUNT, api_url, THROUGHPUT_ITEMS, 600);
-  parallel = run_enqueues (many, BENCH_ACCOUNT, api_url, THROUGHPUT_ITEMS, 600);
+  single = run_enqueues (env, one, BENCH_ACCOUNT, api_url, THROUGHPUT_ITEMS, 600);
+  parallel = run_enqueues (env, many, BENCH_ACCOUNT, api_url, THROUGHPUT_ITEMS, 600);
+  /* What D-Bus alone allows: GDBus answers Peer.Ping on the agent's worker
+   * thread, so this is the client, the bus and the agent's socket, with no
+   * work in the agent's main loop and no disk. */
+  ping = run_calls (env, many, &ping_call, NULL, NULL, THROUGHPUT_ITEMS, 600);
   {
     g_autofree char *fs_type = filesystem_type (keyhold_test_env_get_tmpdir (env));
 
@@ -699,17 +782,25 @@ main (void)
             fs_type);
   }
   printf ("sqlite one-fsync-per-insert baseline items/s: %.0f\n", baseline);
-  printf ("keyhold 1-client items/s: %.0f\n", single.completed / single.seconds);
-  printf ("keyhold %u-client items/s: %.0f\n", MANY_CLIENTS,
-          parallel.completed / parallel.seconds);
-  printf ("ratio keyhold 1-client/baseline: %.2f\n",
-          ratio (single.completed / single.seconds, baseline));
+  printf ("keyhold 1-client items/s: %.0f\n", calls_per_s (&single));
+  printf ("keyhold %u-client items/s: %.0f\n", MANY_CLIENTS, calls_per_s (&parallel));
+  printf ("D-Bus ceiling: Peer.Ping with %u clients calls/s: %.0f\n", MANY_CLIENTS,
+          calls_per_s (&ping));
+  printf ("CPU us per call, agent / client process: 1-client Enqueue %.0f / %.0f, "
+          "%u-client Enqueue %.0f / %.0f, %u-client Ping %.0f / %.0f\n",
+          single.agent_cpu_us, single.client_cpu_us, MANY_CLIENTS, parallel.agent_cpu_us,
+          parallel.client_cpu_us, MANY_CLIENTS, ping.agent_cpu_us, ping.client_cpu_us);
+  printf ("ratio keyhold 1-client/baseline: %.2f\n", ratio (calls_per_s (&single), baseline));
   printf ("ratio keyhold %u-client/baseline: %.2f\n", MANY_CLIENTS,
-          ratio (parallel.completed / parallel.seconds, baseline));
+          ratio (calls_per_s (&parallel), baseline));
+  printf ("ratio keyhold %u-client/D-Bus ceiling: %.2f\n", MANY_CLIENTS,
+          ratio (calls_per_s (&parallel), calls_per_s (&ping)));
+  printf ("ratio D-Bus ceiling/baseline: %.2f (no D-Bus service can beat the baseline by more)\n",
+          ratio (calls_per_s (&ping), baseline));
 
   print_section ("2. Drain rate to nginx (return 204)");
   /* Enqueueing 10,000 items must fit the time budget alongside the rest. */
-  drain_items = parallel.completed / parallel.seconds * 30 >= DRAIN_ITEMS ? DRAIN_ITEMS
+  drain_items = calls_per_s (&parallel) * 30 >= DRAIN_ITEMS ? DRAIN_ITEMS
                                                                           : DRAIN_ITEMS_SMALL;
   if (drain_items != DRAIN_ITEMS)
     printf ("SCALED DOWN: %u items instead of %u (enqueue too slow for the time budget)\n",
@@ -721,7 +812,7 @@ main (void)
   {
     guint64 target = nginx_requests (&nginx) + drain_items;
 
-    drain_enqueue = run_enqueues (many, DRAIN_ACCOUNT, drain_url, drain_items, 600);
+    drain_enqueue = run_enqueues (env, many, DRAIN_ACCOUNT, drain_url, drain_items, 600);
     drain_done = wait_for_requests (&nginx, target, DRAIN_TIMEOUT_S);
     if (drain_done == 0)
       die ("nginx saw only %" G_GUINT64_FORMAT " of %u requests after %.0f s",
@@ -736,7 +827,8 @@ main (void)
   printf ("keyhold drain items/s: %.0f\n", drain_per_s);
   printf ("curl --parallel --parallel-max 16 requests/s: %.0f\n", curl_per_s);
   printf ("ratio keyhold/curl: %.2f\n", ratio (drain_per_s, curl_per_s));
-  printf ("(enqueue-bound: the agent delivered as fast as the items arrived)\n");
+  printf ("agent CPU us per item while enqueueing and delivering: %.0f\n",
+          drain_enqueue.agent_cpu_us);
   restart_per_s = drain_after_restart (env, &nginx, many, drain_url, drain_items);
   printf ("keyhold drain from a full queue after an agent restart items/s: %.0f\n", restart_per_s);
   printf ("ratio keyhold-after-restart/curl: %.2f\n", ratio (restart_per_s, curl_per_s));
@@ -745,9 +837,9 @@ main (void)
   /* Earlier items may have gone out while the mock was online in section 2,
    * so only the ones queued from here on count. */
   fill_target = FULL_QUEUE_ITEMS;
-  if (parallel.completed / parallel.seconds * FILL_BUDGET_S < FULL_QUEUE_ITEMS)
+  if (calls_per_s (&parallel) * FILL_BUDGET_S < FULL_QUEUE_ITEMS)
     fill_target = FULL_QUEUE_ITEMS_SMALL;
-  fill = run_enqueues (many, BENCH_ACCOUNT, api_url, fill_target, FILL_BUDGET_S);
+  fill = run_enqueues (env, many, BENCH_ACCOUNT, api_url, fill_target, FILL_BUDGET_S);
   queued = fill.completed;
   if (queued < FULL_QUEUE_ITEMS)
     printf ("SCALED DOWN: %u items queued instead of %u (enqueue too slow for the time "
