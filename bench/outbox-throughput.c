@@ -19,18 +19,17 @@
 
 #include <signal.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
 
 #include "agent-client.h"
+#include "bench-common.h"
 
 #define AGENT_BUS_NAME "org.keyhold.Agent"
 #define AGENT_OBJECT_PATH "/org/keyhold/Agent"
@@ -53,41 +52,6 @@
 #define FILL_BUDGET_S 75.0
 
 static guint8 request_body[BODY_SIZE];
-
-static void G_GNUC_NORETURN G_GNUC_PRINTF (1, 2) die (const char *format, ...)
-{
-  va_list args;
-
-  va_start (args, format);
-  fprintf (stderr, "outbox-throughput: ");
-  vfprintf (stderr, format, args);
-  fprintf (stderr, "\n");
-  va_end (args);
-  /* exit (), not abort (): the harness tears the environment down atexit. */
-  exit (1);
-}
-
-static double
-now_us (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static double
-ratio (double value, double baseline)
-{
-  return baseline > 0 ? value / baseline : 0;
-}
-
-static void
-print_section (const char *title)
-{
-  printf ("\n== %s ==\n", title);
-  fflush (stdout);
-}
 
 /* ---- Enqueue over D-Bus ---- */
 
@@ -119,38 +83,7 @@ enqueue_sync_or_die (GDBusConnection *connection, const char *account, const cha
                                        G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_NONE,
                                        CALL_TIMEOUT_MS, NULL, &error);
   if (reply == NULL)
-    die ("Enqueue failed: %s", error->message);
-}
-
-static void
-close_connection (gpointer data)
-{
-  GDBusConnection *connection = data;
-
-  g_dbus_connection_close_sync (connection, NULL, NULL);
-  g_object_unref (connection);
-}
-
-/* Separate connections are separate callers to the agent and the bus. */
-static GPtrArray *
-open_connections (guint count)
-{
-  GPtrArray *connections = g_ptr_array_new_with_free_func (close_connection);
-
-  for (guint i = 0; i < count; i++)
-    {
-      g_autoptr (GError) error = NULL;
-      GDBusConnection *connection = g_dbus_connection_new_for_address_sync (
-          g_getenv ("DBUS_SESSION_BUS_ADDRESS"),
-          G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
-              | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-          NULL, NULL, &error);
-
-      if (connection == NULL)
-        die ("cannot connect to the private bus: %s", error->message);
-      g_ptr_array_add (connections, connection);
-    }
-  return connections;
+    bench_die ("Enqueue failed: %s", error->message);
 }
 
 /* The call each client keeps in flight: Enqueue, or Peer.Ping for the
@@ -206,7 +139,7 @@ on_call_reply (GObject *source, GAsyncResult *result, gpointer user_data)
       if (run->first_error == NULL)
         run->first_error = g_strdup (error->message);
     }
-  if (run->issued < run->target && now_us () < run->deadline_us)
+  if (run->issued < run->target && bench_now_us () < run->deadline_us)
     issue_call (caller);
 }
 
@@ -247,7 +180,7 @@ static CallResult
 run_calls (KeyholdTestEnv *env, GPtrArray *connections, const CallKind *kind, const char *account,
            const char *url, guint target, double budget_s)
 {
-  double started = now_us ();
+  double started = bench_now_us ();
   double agent_cpu_before = agent_cpu_seconds (env), own_cpu_before = own_cpu_seconds ();
   CallRun run = { .kind = kind,
                   .account = account,
@@ -267,10 +200,10 @@ run_calls (KeyholdTestEnv *env, GPtrArray *connections, const CallKind *kind, co
   for (guint i = 0; i < connections->len; i++)
     g_free (callers[i].queue);
   if (run.failed > 0)
-    die ("%u of %u %s calls failed, the first with: %s", run.failed, run.issued, kind->method,
+    bench_die ("%u of %u %s calls failed, the first with: %s", run.failed, run.issued, kind->method,
          run.first_error);
   result.completed = run.completed;
-  result.seconds = (now_us () - started) / 1e6;
+  result.seconds = (bench_now_us () - started) / 1e6;
   result.agent_cpu_us = (agent_cpu_seconds (env) - agent_cpu_before) * 1e6 / run.completed;
   result.client_cpu_us = (own_cpu_seconds () - own_cpu_before) * 1e6 / run.completed;
   return result;
@@ -300,10 +233,10 @@ agent_rss_kib (KeyholdTestEnv *env)
   const char *line;
 
   if (!g_file_get_contents (path, &status, NULL, NULL))
-    die ("cannot read %s", path);
+    bench_die ("cannot read %s", path);
   line = strstr (status, "\nVmRSS:");
   if (line == NULL)
-    die ("no VmRSS in %s", path);
+    bench_die ("no VmRSS in %s", path);
   return g_ascii_strtoull (line + strlen ("\nVmRSS:"), NULL, 10);
 }
 
@@ -319,10 +252,10 @@ agent_cpu_seconds (KeyholdTestEnv *env)
   const char *after_name;
 
   if (!g_file_get_contents (path, &stat, NULL, NULL) || (after_name = strrchr (stat, ')')) == NULL)
-    die ("cannot read %s", path);
+    bench_die ("cannot read %s", path);
   fields = g_strsplit (after_name + 2, " ", 0);
   if (g_strv_length (fields) < 13)
-    die ("%s is shorter than expected", path);
+    bench_die ("%s is shorter than expected", path);
   /* fields[0] is field 3 (state): utime is fields[11], stime fields[12]. */
   return (g_ascii_strtod (fields[11], NULL) + g_ascii_strtod (fields[12], NULL))
          / sysconf (_SC_CLK_TCK);
@@ -338,26 +271,7 @@ own_cpu_seconds (void)
          + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
-/* ---- statistics ---- */
-
-static int
-compare_doubles (gconstpointer a, gconstpointer b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-
-  return (x > y) - (x < y);
-}
-
-/* Nearest rank on samples sorted in place. */
-static double
-percentile (GArray *samples, guint percent)
-{
-  gsize rank;
-
-  g_array_sort (samples, compare_doubles);
-  rank = (percent * samples->len + 99) / 100;
-  return g_array_index (samples, double, MAX (rank, 1) - 1);
-}
+/* ---- queue cost ---- */
 
 typedef struct
 {
@@ -377,15 +291,15 @@ measure_queue_cost (KeyholdTestEnv *env, const char *url)
     enqueue_sync_or_die (connection, BENCH_ACCOUNT, url);
   for (guint i = 0; i < LATENCY_SAMPLES; i++)
     {
-      double start = now_us ();
+      double start = bench_now_us ();
       double elapsed;
 
       enqueue_sync_or_die (connection, BENCH_ACCOUNT, url);
-      elapsed = now_us () - start;
+      elapsed = bench_now_us () - start;
       g_array_append_val (samples, elapsed);
     }
-  cost.p50_us = percentile (samples, 50);
-  cost.p99_us = percentile (samples, 99);
+  cost.p50_us = bench_percentile (samples, 50);
+  cost.p99_us = bench_percentile (samples, 99);
   cost.rss_kib = agent_rss_kib (env);
   return cost;
 }
@@ -396,7 +310,7 @@ static void
 sqlite_or_die (sqlite3 *db, int rc, const char *what)
 {
   if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
-    die ("sqlite baseline: %s: %s", what, sqlite3_errmsg (db));
+    bench_die ("sqlite baseline: %s: %s", what, sqlite3_errmsg (db));
 }
 
 /* One INSERT per transaction in autocommit mode: one fsync (WAL, FULL)
@@ -410,7 +324,7 @@ sqlite_inserts_per_s (const char *dir, guint count)
   double started, seconds;
 
   if (sqlite3_open (path, &db) != SQLITE_OK)
-    die ("sqlite baseline: cannot open %s", path);
+    bench_die ("sqlite baseline: cannot open %s", path);
   sqlite_or_die (db,
                  sqlite3_exec (db,
                                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
@@ -422,7 +336,7 @@ sqlite_inserts_per_s (const char *dir, guint count)
                  sqlite3_prepare_v2 (db, "INSERT INTO items (id, queue, request) VALUES (?, ?, ?)",
                                      -1, &insert, NULL),
                  "prepare");
-  started = now_us ();
+  started = bench_now_us ();
   for (guint i = 0; i < count; i++)
     {
       g_autofree char *id = g_uuid_string_random ();
@@ -433,7 +347,7 @@ sqlite_inserts_per_s (const char *dir, guint count)
       sqlite_or_die (db, sqlite3_step (insert), "insert");
       sqlite3_reset (insert);
     }
-  seconds = (now_us () - started) / 1e6;
+  seconds = (bench_now_us () - started) / 1e6;
   sqlite3_finalize (insert);
   sqlite3_close (db);
   g_unlink (path);
@@ -483,7 +397,7 @@ spawn_or_die (const char *const *argv, GSubprocessFlags flags)
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
   process = g_subprocess_launcher_spawnv (launcher, argv, &error);
   if (process == NULL)
-    die ("cannot run %s: %s", argv[0], error->message);
+    bench_die ("cannot run %s: %s", argv[0], error->message);
   return process;
 }
 
@@ -499,7 +413,7 @@ free_port (void)
                          &error);
   if (socket == NULL || !g_socket_bind (socket, any, FALSE, &error)
       || (bound = g_socket_get_local_address (socket, &error)) == NULL)
-    die ("cannot find a free port: %s", error->message);
+    bench_die ("cannot find a free port: %s", error->message);
   return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
 }
 
@@ -519,13 +433,13 @@ nginx_launch (Nginx *nginx)
   g_autofree char *config_path = g_build_filename (nginx->dir, "nginx.conf", NULL);
   g_autofree char *error_log = g_build_filename (nginx->dir, "error.log", NULL);
   const char *argv[] = { "nginx", "-p", nginx->dir, "-c", config_path, "-e", error_log, NULL };
-  double deadline = now_us () + 10e6;
+  double deadline = bench_now_us () + 10e6;
 
   nginx->process = spawn_or_die (argv, G_SUBPROCESS_FLAGS_NONE);
   while (!port_accepts (nginx->port))
     {
-      if (now_us () > deadline)
-        die ("nginx does not listen on port %u (see %s)", nginx->port, error_log);
+      if (bench_now_us () > deadline)
+        bench_die ("nginx does not listen on port %u (see %s)", nginx->port, error_log);
       g_usleep (50000);
     }
 }
@@ -571,12 +485,12 @@ nginx_start (Nginx *nginx, const char *parent_dir)
                             "}\n",
                             nginx->dir, error_log, log_path, nginx->dir, nginx->port);
   if (!g_file_set_contents (config_path, config, -1, NULL))
-    die ("cannot write %s", config_path);
+    bench_die ("cannot write %s", config_path);
 
   nginx_launch (nginx);
   nginx->access_log = fopen (log_path, "r");
   if (nginx->access_log == NULL)
-    die ("cannot open %s", log_path);
+    bench_die ("cannot open %s", log_path);
 }
 
 /* Reads what nginx appended to its access log since the last call. */
@@ -605,15 +519,15 @@ nginx_stop (Nginx *nginx)
 static double
 wait_for_requests (Nginx *nginx, guint64 target, double timeout_s)
 {
-  double deadline = now_us () + timeout_s * 1e6;
+  double deadline = bench_now_us () + timeout_s * 1e6;
 
   while (nginx_requests (nginx) < target)
     {
-      if (now_us () > deadline)
+      if (bench_now_us () > deadline)
         return 0;
       g_usleep (10000);
     }
-  return now_us ();
+  return bench_now_us ();
 }
 
 static char *
@@ -642,19 +556,19 @@ curl_requests_per_s (Nginx *nginx, guint count)
                          "--data-binary", body_arg, "--config", urls_path, NULL };
 
   if (!g_file_set_contents (body_path, (const char *)request_body, BODY_SIZE, NULL))
-    die ("cannot write %s", body_path);
+    bench_die ("cannot write %s", body_path);
   for (guint i = 0; i < count; i++)
     g_string_append_printf (urls, "url = \"http://127.0.0.1:%u/items/%u\"\n", nginx->port, i);
   if (!g_file_set_contents (urls_path, urls->str, urls->len, NULL))
-    die ("cannot write %s", urls_path);
+    bench_die ("cannot write %s", urls_path);
 
-  started = now_us ();
+  started = bench_now_us ();
   curl = spawn_or_die (argv, G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
   if (!g_subprocess_wait_check (curl, NULL, &error))
-    die ("curl failed: %s", error->message);
-  seconds = (now_us () - started) / 1e6;
+    bench_die ("curl failed: %s", error->message);
+  seconds = (bench_now_us () - started) / 1e6;
   if (nginx_requests (nginx) - before != count)
-    die ("nginx logged %" G_GUINT64_FORMAT " requests from curl, not %u",
+    bench_die ("nginx logged %" G_GUINT64_FORMAT " requests from curl, not %u",
          nginx_requests (nginx) - before, count);
   return count / seconds;
 }
@@ -678,7 +592,7 @@ drain_after_restart (KeyholdTestEnv *env, Nginx *nginx, GPtrArray *connections, 
   /* A restarted agent holds no access token yet: it must refresh one. */
   keyhold_test_mock_post (env, "/online", NULL);
   before = nginx_requests (nginx);
-  started = now_us ();
+  started = bench_now_us ();
   keyhold_test_env_start_agent (env, NULL);
   done = wait_for_requests (nginx, before + count, RESTART_DRAIN_TIMEOUT_S);
   printf ("agent CPU us per item after the restart (its start-up included): %.0f\n",
@@ -695,14 +609,6 @@ drain_after_restart (KeyholdTestEnv *env, Nginx *nginx, GPtrArray *connections, 
 
 /* ---- setup ---- */
 
-/* Run by hand, the bench finds the tree it was built from. */
-static void
-default_environment (void)
-{
-  g_setenv ("KEYHOLD_SOURCE_DIR", KEYHOLD_BENCH_SOURCE_DIR, FALSE);
-  g_setenv ("KEYHOLD_BUILD_DIR", KEYHOLD_BENCH_BUILD_DIR, FALSE);
-}
-
 /* An account whose API is the local nginx: the agent only sends to an
  * account's api origins. */
 static void
@@ -717,7 +623,7 @@ add_drain_account (KeyholdTestEnv *env, Nginx *nginx)
   g_autofree char *err = NULL;
 
   if (keyhold_test_env_run (env, argv, NULL, &err) != 0)
-    die ("keyhold account add %s failed: %s", DRAIN_ACCOUNT, err);
+    bench_die ("keyhold account add %s failed: %s", DRAIN_ACCOUNT, err);
   keyhold_test_login (env, DRAIN_ACCOUNT);
 }
 
@@ -735,7 +641,7 @@ main (void)
   double started, baseline, restart_per_s, drain_start, drain_done, drain_per_s, curl_per_s;
   guint drain_items, fill_target, queued;
 
-  default_environment ();
+  bench_default_environment ();
   for (guint i = 0; i < BODY_SIZE; i++)
     request_body[i] = (guint8)g_random_int ();
 
@@ -751,13 +657,13 @@ main (void)
   /* Items for the mock's API stay queued from here on. */
   keyhold_test_mock_post (env, "/offline", NULL);
 
-  started = now_us ();
+  started = bench_now_us ();
   printf ("keyhold outbox-throughput benchmark (%s build, GLib %u.%u.%u, SQLite %s, %u CPUs)\n",
           KEYHOLD_BENCH_BUILDTYPE, glib_major_version, glib_minor_version, glib_micro_version,
           sqlite3_libversion (), g_get_num_processors ());
   printf ("request: POST, %u-byte body, one header\n", BODY_SIZE);
 
-  print_section ("3a. Enqueue latency and agent RSS, queue (almost) empty");
+  bench_print_section ("3a. Enqueue latency and agent RSS, queue (almost) empty");
   empty = measure_queue_cost (env, api_url);
   printf ("(the queue holds only the %u items these calls enqueued)\n",
           LATENCY_WARMUP + LATENCY_SAMPLES);
@@ -765,9 +671,9 @@ main (void)
   printf ("enqueue latency p99 us (empty): %.0f\n", empty.p99_us);
   printf ("agent VmRSS KiB (empty): %" G_GUINT64_FORMAT "\n", empty.rss_kib);
 
-  print_section ("1. Durable Enqueue throughput (mock API offline)");
-  one = open_connections (1);
-  many = open_connections (MANY_CLIENTS);
+  bench_print_section ("1. Durable Enqueue throughput (mock API offline)");
+  one = bench_open_connections (1);
+  many = bench_open_connections (MANY_CLIENTS);
   baseline = sqlite_inserts_per_s (keyhold_test_env_get_tmpdir (env), THROUGHPUT_ITEMS);
   single = run_enqueues (env, one, BENCH_ACCOUNT, api_url, THROUGHPUT_ITEMS, 600);
   parallel = run_enqueues (env, many, BENCH_ACCOUNT, api_url, THROUGHPUT_ITEMS, 600);
@@ -790,15 +696,15 @@ main (void)
           "%u-client Enqueue %.0f / %.0f, %u-client Ping %.0f / %.0f\n",
           single.agent_cpu_us, single.client_cpu_us, MANY_CLIENTS, parallel.agent_cpu_us,
           parallel.client_cpu_us, MANY_CLIENTS, ping.agent_cpu_us, ping.client_cpu_us);
-  printf ("ratio keyhold 1-client/baseline: %.2f\n", ratio (calls_per_s (&single), baseline));
+  printf ("ratio keyhold 1-client/baseline: %.2f\n", bench_ratio (calls_per_s (&single), baseline));
   printf ("ratio keyhold %u-client/baseline: %.2f\n", MANY_CLIENTS,
-          ratio (calls_per_s (&parallel), baseline));
+          bench_ratio (calls_per_s (&parallel), baseline));
   printf ("ratio keyhold %u-client/D-Bus ceiling: %.2f\n", MANY_CLIENTS,
-          ratio (calls_per_s (&parallel), calls_per_s (&ping)));
+          bench_ratio (calls_per_s (&parallel), calls_per_s (&ping)));
   printf ("ratio D-Bus ceiling/baseline: %.2f (no D-Bus service can beat the baseline by more)\n",
-          ratio (calls_per_s (&ping), baseline));
+          bench_ratio (calls_per_s (&ping), baseline));
 
-  print_section ("2. Drain rate to nginx (return 204)");
+  bench_print_section ("2. Drain rate to nginx (return 204)");
   /* Enqueueing 10,000 items must fit the time budget alongside the rest. */
   drain_items = calls_per_s (&parallel) * 30 >= DRAIN_ITEMS ? DRAIN_ITEMS
                                                                           : DRAIN_ITEMS_SMALL;
@@ -808,14 +714,14 @@ main (void)
   /* The agent delivers while the items arrive: the clock runs from the first
    * Enqueue to the last 204, on one queue per client: the agent keeps one
    * item in flight per queue. */
-  drain_start = now_us ();
+  drain_start = bench_now_us ();
   {
     guint64 target = nginx_requests (&nginx) + drain_items;
 
     drain_enqueue = run_enqueues (env, many, DRAIN_ACCOUNT, drain_url, drain_items, 600);
     drain_done = wait_for_requests (&nginx, target, DRAIN_TIMEOUT_S);
     if (drain_done == 0)
-      die ("nginx saw only %" G_GUINT64_FORMAT " of %u requests after %.0f s",
+      bench_die ("nginx saw only %" G_GUINT64_FORMAT " of %u requests after %.0f s",
            nginx_requests (&nginx) - (target - drain_items), drain_items, DRAIN_TIMEOUT_S);
   }
   drain_per_s = drain_items / ((drain_done - drain_start) / 1e6);
@@ -826,14 +732,14 @@ main (void)
           (drain_done - drain_start) / 1e6);
   printf ("keyhold drain items/s: %.0f\n", drain_per_s);
   printf ("curl --parallel --parallel-max 16 requests/s: %.0f\n", curl_per_s);
-  printf ("ratio keyhold/curl: %.2f\n", ratio (drain_per_s, curl_per_s));
+  printf ("ratio keyhold/curl: %.2f\n", bench_ratio (drain_per_s, curl_per_s));
   printf ("agent CPU us per item while enqueueing and delivering: %.0f\n",
           drain_enqueue.agent_cpu_us);
   restart_per_s = drain_after_restart (env, &nginx, many, drain_url, drain_items);
   printf ("keyhold drain from a full queue after an agent restart items/s: %.0f\n", restart_per_s);
-  printf ("ratio keyhold-after-restart/curl: %.2f\n", ratio (restart_per_s, curl_per_s));
+  printf ("ratio keyhold-after-restart/curl: %.2f\n", bench_ratio (restart_per_s, curl_per_s));
 
-  print_section ("3b. Enqueue latency and agent RSS, queue full");
+  bench_print_section ("3b. Enqueue latency and agent RSS, queue full");
   /* Earlier items may have gone out while the mock was online in section 2,
    * so only the ones queued from here on count. */
   fill_target = FULL_QUEUE_ITEMS;
@@ -854,13 +760,13 @@ main (void)
   printf ("agent VmRSS KiB (full): %" G_GUINT64_FORMAT
           " (the agent was restarted in section 2)\n",
           full.rss_kib);
-  printf ("ratio latency p50 full/empty: %.2f\n", ratio (full.p50_us, empty.p50_us));
-  printf ("ratio latency p99 full/empty: %.2f\n", ratio (full.p99_us, empty.p99_us));
+  printf ("ratio latency p50 full/empty: %.2f\n", bench_ratio (full.p50_us, empty.p50_us));
+  printf ("ratio latency p99 full/empty: %.2f\n", bench_ratio (full.p99_us, empty.p99_us));
   printf ("ratio VmRSS full/empty: %.2f\n",
-          ratio ((double)full.rss_kib, (double)empty.rss_kib));
+          bench_ratio ((double)full.rss_kib, (double)empty.rss_kib));
 
   printf ("\nmeasured in %.0f s; informational only, the exit code does not depend on speed\n",
-          (now_us () - started) / 1e6);
+          (bench_now_us () - started) / 1e6);
   fflush (stdout);
 
   g_clear_pointer (&one, g_ptr_array_unref);
