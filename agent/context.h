@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-#include "http.h"
-#include "provider-cache.h"
-#include "store.h"
-#include "token-fast-path.h"
+#include "net/http.h"
+#include "oidc/provider-cache.h"
+#include "storage/store.h"
+#include "bus/token-fast-path.h"
 
 G_BEGIN_DECLS
 

@@ -3,17 +3,17 @@
 
 #include <gio/gio.h>
 
-#include "access.h"
-#include "accounts.h"
-#include "account-config.h"
+#include "bus/access.h"
+#include "accounts/accounts.h"
+#include "storage/account-config.h"
 #include "context.h"
 #include "daemon.h"
-#include "idle-exit.h"
-#include "outbox.h"
-#include "service-agent.h"
-#include "service-outbox.h"
-#include "sign-in.h"
-#include "system-events.h"
+#include "bus/idle-exit.h"
+#include "outbox/outbox.h"
+#include "bus/service-agent.h"
+#include "bus/service-outbox.h"
+#include "accounts/sign-in.h"
+#include "system/system-events.h"
 
 #define BUS_NAME "org.keyhold.Agent"
 #define AGENT_PATH "/org/keyhold/Agent"

@@ -11,7 +11,7 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "id-token.h"
+#include "oidc/id-token.h"
 
 static JsonNode *jwks;
 static guint8 signing_key[crypto_sign_SECRETKEYBYTES];

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "keyring.h"
+#include "storage/keyring.h"
 
 #define ISSUER_A "https://id.example.test"
 #define ISSUER_B "https://other.example.test"

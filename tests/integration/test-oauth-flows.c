@@ -5,11 +5,11 @@
 #include <keyhold/keyhold.h>
 #include <string.h>
 
-#include "browser-sign-in.h"
-#include "device-sign-in.h"
+#include "oidc/browser-sign-in.h"
+#include "oidc/device-sign-in.h"
 #include "harness.h"
-#include "oauth.h"
-#include "provider.h"
+#include "oidc/oauth.h"
+#include "oidc/provider.h"
 
 /* The OAuth client modules against the real mock provider over HTTP:
  * discovery, both sign-in flows, refresh, revocation. The test plays the

@@ -8,7 +8,7 @@
 
 #include <keyhold/keyhold-error.h>
 
-#include "account-config.h"
+#include "storage/account-config.h"
 
 #define ISSUER "https://id.example.com/realms/main"
 

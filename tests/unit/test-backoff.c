@@ -3,7 +3,7 @@
 
 #include <check.h>
 
-#include "backoff.h"
+#include "base/backoff.h"
 
 static const KeyholdBackoff refresh = { .first_bound_s = 4, .cap_s = 300 };
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
+#include "net/http.h"
 
 /* ---- an HTTP server in the test's own main loop ------------------------- */
 

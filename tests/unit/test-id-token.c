@@ -6,7 +6,7 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "id-token.h"
+#include "oidc/id-token.h"
 
 #define ISSUER "https://issuer.example"
 #define CLIENT_ID "keyhold-desktop"

@@ -4,9 +4,9 @@
 #include <check.h>
 #include <string.h>
 
-#include "oauth.h"
-#include "provider.h"
-#include "untrusted-json.h"
+#include "oidc/oauth.h"
+#include "oidc/provider.h"
+#include "base/untrusted-json.h"
 
 #define SENT_AT_US G_GINT64_CONSTANT (1700000000000000)
 #define ISSUER "https://id.example.com"

@@ -6,7 +6,7 @@
 
 #include <keyhold/keyhold-error.h>
 
-#include "outbox-crypto.h"
+#include "outbox/outbox-crypto.h"
 
 #define ITEM_ID "0b6f6e4e-9a43-4f0e-a8f5-6f7f0e3c1d2a"
 #define OTHER_ID "7d1c2a9e-5b44-4a51-9a59-2f0a5b8f9c11"

@@ -8,7 +8,7 @@
 
 #include <keyhold/keyhold-error.h>
 
-#include "outbox-store.h"
+#include "outbox/outbox-store.h"
 
 #define OWNER "/usr/bin/notes"
 #define OTHER_OWNER "flatpak:org.example.Other"

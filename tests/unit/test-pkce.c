@@ -4,7 +4,7 @@
 #include <check.h>
 #include <string.h>
 
-#include "pkce.h"
+#include "oidc/pkce.h"
 
 /* RFC 7636 §4.1: 43 characters of base64url without padding. */
 static gboolean

@@ -11,7 +11,7 @@
 
 #include <keyhold/keyhold-error.h>
 
-#include "store.h"
+#include "storage/store.h"
 
 #define ISSUER "https://id.example.com"
 

@@ -6,7 +6,7 @@
 
 #include <keyhold/keyhold-error.h>
 
-#include "url-policy.h"
+#include "base/url-policy.h"
 
 static const char *const good_issuers[] = {
   "https://example.com",

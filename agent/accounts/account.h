@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+#include "storage/account-config.h"
+#include "context.h"
+#include "oidc/oauth.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  KEYHOLD_ACCOUNT_SIGNED_OUT,
+  KEYHOLD_ACCOUNT_SIGNED_IN,
+  KEYHOLD_ACCOUNT_REFRESHING,
+  KEYHOLD_ACCOUNT_OFFLINE,
+  KEYHOLD_ACCOUNT_NEEDS_LOGIN,
+} KeyholdAccountState;
+
+const char *keyhold_account_state_to_string (KeyholdAccountState state);
+
+/* One configured account at run time: its sign-in state, its refresh token
+ * (in guarded memory while in use, in the keyring at rest), its cached
+ * access tokens and the one refresh that may be in flight for it.
+ *
+ * Properties (all read-only, notified on change): "state" (string as in
+ * org.keyhold.Account1.State), "subject", "display-name",
+ * "access-token-expiry", "next-refresh" (Unix seconds, 0 for none) and
+ * "last-error". */
+#define KEYHOLD_TYPE_ACCOUNT (keyhold_account_get_type ())
+G_DECLARE_FINAL_TYPE (KeyholdAccount, keyhold_account, KEYHOLD, ACCOUNT, GObject)
+
+KeyholdAccount *keyhold_account_new (KeyholdContext *context, const KeyholdAccountConfig *config);
+/* Lets cached tokens be served from GDBus's worker thread for calls on
+ * @object_path (see token-fast-path.h). Call before keyhold_account_restore (). */
+void keyhold_account_enable_fast_path (KeyholdAccount *self, const char *object_path);
+const KeyholdAccountConfig *keyhold_account_get_config (KeyholdAccount *self);
+KeyholdAccountState keyhold_account_get_state (KeyholdAccount *self);
+
+/* Reads the stored identity and asks the keyring whether a refresh token
+ * exists, to learn the state the agent left the account in. */
+void keyhold_account_restore (KeyholdAccount *self);
+
+/* After resume, a clock jump or the network coming back: timers on the
+ * monotonic clock may be stale, so decide again from the wall clock, and
+ * refresh now if a refresh is due or the provider was unreachable. */
+void keyhold_account_recheck (KeyholdAccount *self);
+/* The network monitor lost full connectivity: a signed-in account shows as
+ * offline; cached tokens are still served until they expire. */
+void keyhold_account_network_lost (KeyholdAccount *self);
+
+void keyhold_account_get_token_async (KeyholdAccount *self,
+                                      const char *const *scopes,
+                                      const char *audience,
+                                      guint min_validity_s,
+                                      GCancellable *cancellable,
+                                      GAsyncReadyCallback callback,
+                                      gpointer user_data);
+KeyholdSecret *keyhold_account_get_token_finish (KeyholdAccount *self,
+                                                 GAsyncResult *result,
+                                                 gint64 *out_expires_at_s,
+                                                 GError **error);
+
+/* Forgets @token if it is the cached token for (@scopes, @audience), so that
+ * the next request refreshes: an API answered 401 to it (DESIGN.md, outbox
+ * replay). Does nothing when a newer token is already cached. */
+void keyhold_account_invalidate_token (KeyholdAccount *self,
+                                       const char *const *scopes,
+                                       const char *audience,
+                                       const KeyholdSecret *token);
+
+/* The subject ("sub") of the current or last sign-in; "" before any. */
+const char *keyhold_account_get_subject (KeyholdAccount *self);
+
+/* The validated ID-token claims; NULL with NOT_SIGNED_IN before any sign-in. */
+JsonObject *keyhold_account_get_identity (KeyholdAccount *self, GError **error);
+
+/* Adopts the tokens of a completed sign-in: the refresh token goes to the
+ * keyring first, then the account is signed in. @claims are the validated
+ * ID-token claims. */
+void keyhold_account_sign_in_async (KeyholdAccount *self,
+                                    KeyholdTokenResponse *response,
+                                    JsonObject *claims,
+                                    GCancellable *cancellable,
+                                    GAsyncReadyCallback callback,
+                                    gpointer user_data);
+gboolean keyhold_account_sign_in_finish (KeyholdAccount *self,
+                                         GAsyncResult *result,
+                                         GError **error);
+
+/* Revokes the refresh token (RFC 7009), then deletes the keyring item and
+ * the stored identity whether or not revocation worked, and wipes tokens. */
+void keyhold_account_sign_out_async (KeyholdAccount *self,
+                                     GCancellable *cancellable,
+                                     GAsyncReadyCallback callback,
+                                     gpointer user_data);
+gboolean keyhold_account_sign_out_finish (KeyholdAccount *self,
+                                          GAsyncResult *result,
+                                          GError **error);
+
+G_END_DECLS

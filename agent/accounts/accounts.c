@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <keyhold/keyhold-error.h>
+
+#include "accounts/accounts.h"
+#include "bus/service-account.h"
+
+struct _KeyholdAccounts
+{
+  KeyholdContext *context;
+  GDBusObjectManagerServer *object_manager;
+  KeyholdAccess *access;
+  KeyholdConfig *config;
+  GHashTable *accounts; /* name -> KeyholdAccount */
+};
+
+static void
+export_account (KeyholdAccounts *self, const KeyholdAccountConfig *config)
+{
+  g_autoptr (KeyholdAccount) account = keyhold_account_new (self->context, config);
+  g_autoptr (GDBusObjectSkeleton) object = keyhold_service_account_new (account, self->access);
+
+  g_hash_table_insert (self->accounts, g_strdup (config->name), g_object_ref (account));
+  keyhold_account_enable_fast_path (account, g_dbus_object_get_object_path (G_DBUS_OBJECT (object)));
+  g_dbus_object_manager_server_export (self->object_manager, object);
+  keyhold_account_restore (account);
+}
+
+KeyholdAccounts *
+keyhold_accounts_new (KeyholdContext *context,
+                      GDBusObjectManagerServer *object_manager,
+                      KeyholdAccess *access,
+                      const char *config_path,
+                      GError **error)
+{
+  g_autoptr (KeyholdConfig) config = keyhold_config_load (config_path, error);
+  g_autoptr (GPtrArray) configs = NULL;
+  KeyholdAccounts *self;
+
+  if (config == NULL)
+    return NULL;
+
+  self = g_new0 (KeyholdAccounts, 1);
+  self->context = context;
+  self->object_manager = g_object_ref (object_manager);
+  self->access = access;
+  self->config = g_steal_pointer (&config);
+  self->accounts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+
+  configs = keyhold_config_list (self->config);
+  for (guint i = 0; i < configs->len; i++)
+    export_account (self, configs->pdata[i]);
+  return self;
+}
+
+void
+keyhold_accounts_free (KeyholdAccounts *self)
+{
+  GHashTableIter iter;
+  GObject *account;
+
+  if (self == NULL)
+    return;
+  /* Operations in flight hold references; disposing cancels them so that
+   * they end now instead of outliving the agent's services. */
+  g_hash_table_iter_init (&iter, self->accounts);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &account))
+    g_object_run_dispose (account);
+  g_hash_table_unref (self->accounts);
+  keyhold_config_free (self->config);
+  g_object_unref (self->object_manager);
+  g_free (self);
+}
+
+KeyholdAccount *
+keyhold_accounts_lookup (KeyholdAccounts *self, const char *name, GError **error)
+{
+  KeyholdAccount *account = g_hash_table_lookup (self->accounts, name);
+
+  if (account == NULL)
+    g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_NO_SUCH_ACCOUNT, "There is no account “%s”",
+                 name);
+  return account;
+}
+
+GPtrArray *
+keyhold_accounts_list_paths (KeyholdAccounts *self)
+{
+  g_autoptr (GPtrArray) configs = keyhold_config_list (self->config);
+  GPtrArray *paths = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; i < configs->len; i++)
+    {
+      const KeyholdAccountConfig *config = configs->pdata[i];
+      g_ptr_array_add (paths, keyhold_service_account_path (config->name));
+    }
+  return paths;
+}
+
+void
+keyhold_accounts_recheck (KeyholdAccounts *self)
+{
+  GHashTableIter iter;
+  KeyholdAccount *account;
+
+  g_hash_table_iter_init (&iter, self->accounts);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &account))
+    keyhold_account_recheck (account);
+}
+
+void
+keyhold_accounts_network_lost (KeyholdAccounts *self)
+{
+  GHashTableIter iter;
+  KeyholdAccount *account;
+
+  g_hash_table_iter_init (&iter, self->accounts);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &account))
+    keyhold_account_network_lost (account);
+}
+
+static gboolean
+lookup_string_setting (GVariant *settings, const char *key, const char **out_value,
+                       gboolean required, GError **error)
+{
+  g_autoptr (GVariant) value = g_variant_lookup_value (settings, key, NULL);
+
+  if (value == NULL && !required)
+    return TRUE;
+  if (value == NULL || !g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
+    {
+      g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT,
+                   "The setting “%s” must be given as a string", key);
+      return FALSE;
+    }
+  /* The string lives as long as @settings, which the caller holds. */
+  *out_value = g_variant_get_string (value, NULL);
+  return TRUE;
+}
+
+static gboolean
+lookup_strv_setting (GVariant *settings, const char *key, const char *const **out_value,
+                     GError **error)
+{
+  g_autoptr (GVariant) value = g_variant_lookup_value (settings, key, NULL);
+
+  if (value == NULL)
+    return TRUE;
+  if (!g_variant_is_of_type (value, G_VARIANT_TYPE_STRING_ARRAY))
+    {
+      g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT,
+                   "The setting “%s” must be given as a list of strings", key);
+      return FALSE;
+    }
+  *out_value = g_variant_get_strv (value, NULL);
+  return TRUE;
+}
+
+static gboolean
+check_known_settings (GVariant *settings, GError **error)
+{
+  static const char *const known[] = { "issuer", "client_id", "scopes", "api_origins", NULL };
+  GVariantIter iter;
+  const char *key;
+
+  g_variant_iter_init (&iter, settings);
+  while (g_variant_iter_next (&iter, "{&sv}", &key, NULL))
+    if (!g_strv_contains (known, key))
+      {
+        g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT,
+                     "Unknown account setting “%s”", key);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+char *
+keyhold_accounts_add (KeyholdAccounts *self, const char *name, GVariant *settings, GError **error)
+{
+  const char *issuer = NULL, *client_id = NULL;
+  g_autofree const char **scopes = NULL, **api_origins = NULL;
+  g_autoptr (KeyholdAccountConfig) config = NULL;
+  const KeyholdAccountConfig *added;
+
+  if (!check_known_settings (settings, error)
+      || !lookup_string_setting (settings, "issuer", &issuer, TRUE, error)
+      || !lookup_string_setting (settings, "client_id", &client_id, TRUE, error)
+      || !lookup_strv_setting (settings, "scopes", (const char *const **) &scopes, error)
+      || !lookup_strv_setting (settings, "api_origins", (const char *const **) &api_origins,
+                               error))
+    return NULL;
+
+  config = keyhold_account_config_new (name, issuer, client_id, scopes, api_origins, error);
+  if (config == NULL || !keyhold_config_add (self->config, g_steal_pointer (&config), error))
+    return NULL;
+  if (!keyhold_config_save (self->config, error))
+    {
+      g_autoptr (GError) ignored = NULL;
+      keyhold_config_remove (self->config, name, &ignored);
+      return NULL;
+    }
+
+  added = keyhold_config_lookup (self->config, name);
+  export_account (self, added);
+  return keyhold_service_account_path (name);
+}
+
+static void
+on_removed_account_signed_out (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  KeyholdAccounts *self = g_task_get_task_data (task);
+  KeyholdAccount *account = KEYHOLD_ACCOUNT (source);
+  const char *name = keyhold_account_get_config (account)->name;
+  g_autofree char *path = keyhold_service_account_path (name);
+  g_autoptr (GError) error = NULL;
+
+  /* A keyring failure here must stop the removal: the account would vanish
+   * while its refresh token stayed behind in the keyring. */
+  if (!keyhold_account_sign_out_finish (account, result, &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  if (!keyhold_config_remove (self->config, name, &error) || !keyhold_config_save (self->config, &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  g_dbus_object_manager_server_unexport (self->object_manager, path);
+  g_hash_table_remove (self->accounts, name);
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+keyhold_accounts_remove_async (KeyholdAccounts *self,
+                               const char *name,
+                               GCancellable *cancellable,
+                               GAsyncReadyCallback callback,
+                               gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+  GError *error = NULL;
+  KeyholdAccount *account = keyhold_accounts_lookup (self, name, &error);
+
+  if (account == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_task_set_task_data (task, self, NULL);
+  keyhold_account_sign_out_async (account, cancellable, on_removed_account_signed_out,
+                                  g_steal_pointer (&task));
+}
+
+gboolean
+keyhold_accounts_remove_finish (KeyholdAccounts *self, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}

@@ -1,0 +1,359 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <keyhold/keyhold-error.h>
+
+#include "oidc/browser-sign-in.h"
+#include "oidc/device-sign-in.h"
+#include "accounts/identity.h"
+#include "accounts/sign-in.h"
+
+#define AGENT_PATH "/org/keyhold/Agent"
+#define AGENT_INTERFACE "org.keyhold.Agent1"
+
+struct _KeyholdSignIns
+{
+  GDBusConnection *connection;
+  KeyholdContext *context;
+  GHashTable *active; /* handle -> SignIn */
+  guint64 next_handle;
+};
+
+typedef struct
+{
+  KeyholdSignIns *owner;
+  /* The daemon drains every flow before it frees the context. */
+  KeyholdContext *context;
+  char *handle;
+  char *caller;
+  KeyholdAccount *account;
+  gboolean browser;
+  GCancellable *cancellable;
+  guint caller_watch_id;
+  KeyholdProviderMetadata *metadata;
+  KeyholdTokenResponse *response;
+  char *nonce;
+} SignIn;
+
+static void
+sign_in_free (SignIn *sign_in)
+{
+  if (sign_in->caller_watch_id != 0)
+    g_bus_unwatch_name (sign_in->caller_watch_id);
+  g_free (sign_in->handle);
+  g_free (sign_in->caller);
+  g_object_unref (sign_in->account);
+  g_object_unref (sign_in->cancellable);
+  g_clear_pointer (&sign_in->metadata, keyhold_provider_metadata_free);
+  g_clear_pointer (&sign_in->response, keyhold_token_response_free);
+  g_free (sign_in->nonce);
+  g_free (sign_in);
+}
+
+KeyholdSignIns *
+keyhold_sign_ins_new (GDBusConnection *connection, KeyholdContext *context)
+{
+  KeyholdSignIns *sign_ins = g_new0 (KeyholdSignIns, 1);
+
+  sign_ins->connection = g_object_ref (connection);
+  sign_ins->context = context;
+  sign_ins->active = g_hash_table_new (g_str_hash, g_str_equal);
+  return sign_ins;
+}
+
+void
+keyhold_sign_ins_free (KeyholdSignIns *sign_ins)
+{
+  GHashTableIter iter;
+  SignIn *sign_in;
+
+  if (sign_ins == NULL)
+    return;
+  /* Each flow completes asynchronously with G_IO_ERROR_CANCELLED and then
+   * frees itself; it must no longer find its owner. */
+  g_hash_table_iter_init (&iter, sign_ins->active);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &sign_in))
+    {
+      sign_in->owner = NULL;
+      g_cancellable_cancel (sign_in->cancellable);
+    }
+  g_hash_table_unref (sign_ins->active);
+  g_object_unref (sign_ins->connection);
+  g_free (sign_ins);
+}
+
+GError *
+keyhold_sign_in_error_to_public (const GError *error)
+{
+  if (error->domain == KEYHOLD_ERROR)
+    return g_error_copy (error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return g_error_new_literal (KEYHOLD_ERROR, KEYHOLD_ERROR_CANCELLED, "The sign-in was cancelled");
+  if (error->domain == KEYHOLD_HTTP_ERROR)
+    return g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_OFFLINE, "The provider cannot be reached: %s",
+                        error->message);
+  if (g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_ACCESS_DENIED)
+      || g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_EXPIRED_TOKEN))
+    return g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_SIGN_IN_FAILED, "%s", error->message);
+  return g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_PROVIDER_ERROR, "%s", error->message);
+}
+
+static void
+emit_to_caller (SignIn *sign_in, const char *signal_name, GVariant *parameters)
+{
+  g_autoptr (GError) error = NULL;
+
+  /* Unicast: the user code and the authorization URL concern only the
+   * process that started the sign-in. */
+  if (!g_dbus_connection_emit_signal (sign_in->owner->connection, sign_in->caller, AGENT_PATH,
+                                      AGENT_INTERFACE, signal_name, parameters, &error))
+    g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "MESSAGE",
+                      "Could not send %s to %s: %s", signal_name, sign_in->caller, error->message);
+}
+
+static void
+finish (SignIn *sign_in, const GError *error)
+{
+  g_autoptr (GError) public_error = NULL;
+  g_autofree char *error_name = NULL;
+
+  if (sign_in->owner == NULL)
+    {
+      sign_in_free (sign_in);
+      return;
+    }
+
+  if (error != NULL)
+    {
+      public_error = keyhold_sign_in_error_to_public (error);
+      error_name = g_dbus_error_encode_gerror (public_error);
+      g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "KEYHOLD_ACCOUNT",
+                        keyhold_account_get_config (sign_in->account)->name, "MESSAGE",
+                        "Sign-in to %s failed: %s",
+                        keyhold_account_get_config (sign_in->account)->name,
+                        public_error->message);
+    }
+  emit_to_caller (sign_in, "SignInFinished",
+                  g_variant_new ("(sss)", sign_in->handle, error_name != NULL ? error_name : "",
+                                 public_error != NULL ? public_error->message : ""));
+  g_hash_table_remove (sign_in->owner->active, sign_in->handle);
+  sign_in_free (sign_in);
+}
+
+static void
+on_account_signed_in (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  SignIn *sign_in = user_data;
+  g_autoptr (GError) error = NULL;
+
+  keyhold_account_sign_in_finish (KEYHOLD_ACCOUNT (source), result, &error);
+  finish (sign_in, error);
+}
+
+static void
+on_identity (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  SignIn *sign_in = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonObject) claims = keyhold_identity_validate_finish (result, &error);
+
+  if (claims == NULL)
+    {
+      finish (sign_in, error);
+      return;
+    }
+  keyhold_account_sign_in_async (sign_in->account, g_steal_pointer (&sign_in->response), claims,
+                                 sign_in->cancellable, on_account_signed_in, sign_in);
+}
+
+static void
+validate_identity (SignIn *sign_in)
+{
+  const KeyholdAccountConfig *config = keyhold_account_get_config (sign_in->account);
+
+  if (sign_in->response->id_token == NULL)
+    {
+      g_autoptr (GError) error = g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_PROVIDER_ERROR,
+                                              "The provider returned no ID token although the "
+                                              "openid scope was requested");
+      finish (sign_in, error);
+      return;
+    }
+  keyhold_identity_validate_async (sign_in->context->providers, sign_in->metadata,
+                                   sign_in->response->id_token, config->client_id,
+                                   sign_in->nonce, NULL, sign_in->cancellable, on_identity,
+                                   sign_in);
+}
+
+static void
+on_device_progress (const KeyholdDeviceAuthorization *authorization, gpointer user_data)
+{
+  SignIn *sign_in = user_data;
+  g_auto (GVariantBuilder) info = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+
+  g_variant_builder_add (&info, "{sv}", "verification_uri",
+                         g_variant_new_string (authorization->verification_uri));
+  g_variant_builder_add (&info, "{sv}", "user_code",
+                         g_variant_new_string (authorization->user_code));
+  if (authorization->verification_uri_complete != NULL)
+    g_variant_builder_add (&info, "{sv}", "verification_uri_complete",
+                           g_variant_new_string (authorization->verification_uri_complete));
+  g_variant_builder_add (&info, "{sv}", "expires_in",
+                         g_variant_new_uint32 (authorization->expires_in));
+  emit_to_caller (sign_in, "SignInProgress",
+                  g_variant_new ("(sa{sv})", sign_in->handle, &info));
+}
+
+static void
+on_browser_progress (const char *authorization_url, gpointer user_data)
+{
+  SignIn *sign_in = user_data;
+  g_auto (GVariantBuilder) info = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+
+  g_variant_builder_add (&info, "{sv}", "authorization_url",
+                         g_variant_new_string (authorization_url));
+  emit_to_caller (sign_in, "SignInProgress",
+                  g_variant_new ("(sa{sv})", sign_in->handle, &info));
+}
+
+static void
+on_flow_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  SignIn *sign_in = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (sign_in->browser)
+    sign_in->response = keyhold_browser_sign_in_finish (result, &sign_in->nonce, &error);
+  else
+    sign_in->response = keyhold_device_sign_in_finish (result, &error);
+
+  if (sign_in->response == NULL)
+    finish (sign_in, error);
+  else if (sign_in->owner == NULL)
+    finish (sign_in, NULL);
+  else
+    validate_identity (sign_in);
+}
+
+static void
+on_metadata (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  SignIn *sign_in = user_data;
+  const KeyholdAccountConfig *config = keyhold_account_get_config (sign_in->account);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *scope = NULL;
+
+  sign_in->metadata = keyhold_provider_cache_get_metadata_finish (sign_in->context->providers,
+                                                                  result, &error);
+  if (sign_in->metadata == NULL)
+    {
+      finish (sign_in, error);
+      return;
+    }
+  if (sign_in->owner == NULL)
+    {
+      finish (sign_in, NULL);
+      return;
+    }
+
+  scope = g_strjoinv (" ", config->scopes);
+  if (sign_in->browser)
+    keyhold_browser_sign_in_async (sign_in->context->http, sign_in->metadata,
+                                   config->client_id, scope, on_browser_progress, sign_in,
+                                   sign_in->cancellable, on_flow_done, sign_in);
+  else
+    keyhold_device_sign_in_async (sign_in->context->http, sign_in->metadata,
+                                  config->client_id, scope, on_device_progress, sign_in,
+                                  sign_in->cancellable, on_flow_done, sign_in);
+}
+
+static void
+on_caller_vanished (GDBusConnection *connection, const char *name, gpointer user_data)
+{
+  SignIn *sign_in = user_data;
+
+  /* Nobody is left to show a code to or to report to. */
+  g_cancellable_cancel (sign_in->cancellable);
+}
+
+static gboolean
+account_has_sign_in (KeyholdSignIns *sign_ins, KeyholdAccount *account)
+{
+  GHashTableIter iter;
+  SignIn *sign_in;
+
+  g_hash_table_iter_init (&iter, sign_ins->active);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &sign_in))
+    if (sign_in->account == account)
+      return TRUE;
+  return FALSE;
+}
+
+char *
+keyhold_sign_ins_start (KeyholdSignIns *sign_ins,
+                        KeyholdAccount *account,
+                        const char *method,
+                        const char *caller,
+                        GError **error)
+{
+  SignIn *sign_in;
+  gboolean browser;
+
+  if (g_strcmp0 (method, "device") == 0)
+    browser = FALSE;
+  else if (g_strcmp0 (method, "browser") == 0)
+    browser = TRUE;
+  else
+    {
+      g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT,
+                   "The sign-in method must be “device” or “browser”");
+      return NULL;
+    }
+  if (account_has_sign_in (sign_ins, account))
+    {
+      g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_BUSY,
+                   "A sign-in to this account is already running");
+      return NULL;
+    }
+  if (g_hash_table_size (sign_ins->active) >= KEYHOLD_SIGN_INS_MAX)
+    {
+      g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_QUOTA_EXCEEDED,
+                   "Too many sign-ins are running");
+      return NULL;
+    }
+
+  sign_in = g_new0 (SignIn, 1);
+  sign_in->owner = sign_ins;
+  sign_in->context = sign_ins->context;
+  sign_in->handle = g_strdup_printf ("%" G_GUINT64_FORMAT, ++sign_ins->next_handle);
+  sign_in->caller = g_strdup (caller);
+  sign_in->account = g_object_ref (account);
+  sign_in->browser = browser;
+  sign_in->cancellable = g_cancellable_new ();
+  g_hash_table_insert (sign_ins->active, sign_in->handle, sign_in);
+  sign_in->caller_watch_id = g_bus_watch_name_on_connection (
+      sign_ins->connection, caller, G_BUS_NAME_WATCHER_FLAGS_NONE, NULL, on_caller_vanished,
+      sign_in, NULL);
+
+  keyhold_provider_cache_get_metadata_async (sign_ins->context->providers,
+                                             keyhold_account_get_config (account)->issuer,
+                                             sign_in->cancellable, on_metadata, sign_in);
+  return g_strdup (sign_in->handle);
+}
+
+gboolean
+keyhold_sign_ins_cancel (KeyholdSignIns *sign_ins,
+                         const char *handle,
+                         const char *caller,
+                         GError **error)
+{
+  SignIn *sign_in = g_hash_table_lookup (sign_ins->active, handle);
+
+  if (sign_in == NULL || g_strcmp0 (sign_in->caller, caller) != 0)
+    {
+      g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_NOT_FOUND, "No sign-in of yours has that handle");
+      return FALSE;
+    }
+  g_cancellable_cancel (sign_in->cancellable);
+  return TRUE;
+}

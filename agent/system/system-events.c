@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <glib-unix.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "system/system-events.h"
+
+struct _KeyholdSystemEvents
+{
+  KeyholdSystemEventFunc func;
+  gpointer user_data;
+  GDBusConnection *logind_bus;
+  guint prepare_for_sleep_id;
+  int clock_fd;
+  guint clock_source_id;
+  GNetworkMonitor *network_monitor;
+  gulong network_changed_id;
+  gulong connectivity_notify_id;
+  gboolean online;
+};
+
+static void
+on_prepare_for_sleep (GDBusConnection *connection,
+                      const char *sender,
+                      const char *path,
+                      const char *interface,
+                      const char *signal,
+                      GVariant *parameters,
+                      gpointer user_data)
+{
+  KeyholdSystemEvents *events = user_data;
+  gboolean going_to_sleep;
+
+  if (!g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(b)")))
+    return;
+  g_variant_get (parameters, "(b)", &going_to_sleep);
+  if (!going_to_sleep)
+    events->func (KEYHOLD_SYSTEM_EVENT_RESUMED, events->user_data);
+}
+
+/* A timer on CLOCK_REALTIME that never expires but is cancelled (read fails
+ * with ECANCELED) whenever the wall clock is set: the kernel's own way to
+ * report clock jumps, with no polling. */
+static gboolean
+arm_clock_watch (KeyholdSystemEvents *events)
+{
+  struct itimerspec far_future = { .it_value = { .tv_sec = G_MAXINT32 } };
+
+  return timerfd_settime (events->clock_fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET,
+                          &far_future, NULL)
+         == 0;
+}
+
+static gboolean
+on_clock_fd (int fd, GIOCondition condition, gpointer user_data)
+{
+  KeyholdSystemEvents *events = user_data;
+  guint64 expirations;
+
+  if (read (fd, &expirations, sizeof expirations) < 0 && errno == ECANCELED)
+    {
+      arm_clock_watch (events);
+      events->func (KEYHOLD_SYSTEM_EVENT_CLOCK_JUMPED, events->user_data);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+has_full_connectivity (GNetworkMonitor *monitor)
+{
+  return g_network_monitor_get_network_available (monitor)
+         && g_network_monitor_get_connectivity (monitor) == G_NETWORK_CONNECTIVITY_FULL;
+}
+
+static void
+update_online (KeyholdSystemEvents *events)
+{
+  gboolean online = has_full_connectivity (events->network_monitor);
+
+  if (online == events->online)
+    return;
+  events->online = online;
+  events->func (online ? KEYHOLD_SYSTEM_EVENT_ONLINE : KEYHOLD_SYSTEM_EVENT_OFFLINE,
+                events->user_data);
+}
+
+static void
+on_network_changed (GNetworkMonitor *monitor, gboolean available, gpointer user_data)
+{
+  update_online (user_data);
+}
+
+/* The NetworkManager-backed monitor reports connectivity changes only as
+ * property notifications, without "network-changed". */
+static void
+on_connectivity_notify (GObject *monitor, GParamSpec *pspec, gpointer user_data)
+{
+  update_online (user_data);
+}
+
+KeyholdSystemEvents *
+keyhold_system_events_new (GDBusConnection *logind_bus,
+                           KeyholdSystemEventFunc func,
+                           gpointer user_data)
+{
+  KeyholdSystemEvents *events = g_new0 (KeyholdSystemEvents, 1);
+
+  events->func = func;
+  events->user_data = user_data;
+
+  if (logind_bus != NULL)
+    {
+      events->logind_bus = g_object_ref (logind_bus);
+      events->prepare_for_sleep_id = g_dbus_connection_signal_subscribe (
+          logind_bus, NULL, "org.freedesktop.login1.Manager", "PrepareForSleep",
+          "/org/freedesktop/login1", NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_prepare_for_sleep,
+          events, NULL);
+    }
+
+  events->clock_fd = timerfd_create (CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+  if (events->clock_fd >= 0 && arm_clock_watch (events))
+    events->clock_source_id = g_unix_fd_add (events->clock_fd, G_IO_IN, on_clock_fd, events);
+
+  events->network_monitor = g_object_ref (g_network_monitor_get_default ());
+  events->online = has_full_connectivity (events->network_monitor);
+  events->network_changed_id = g_signal_connect (events->network_monitor, "network-changed",
+                                                 G_CALLBACK (on_network_changed), events);
+  events->connectivity_notify_id = g_signal_connect (events->network_monitor,
+                                                     "notify::connectivity",
+                                                     G_CALLBACK (on_connectivity_notify), events);
+  return events;
+}
+
+void
+keyhold_system_events_free (KeyholdSystemEvents *events)
+{
+  if (events == NULL)
+    return;
+  g_clear_signal_handler (&events->network_changed_id, events->network_monitor);
+  g_clear_signal_handler (&events->connectivity_notify_id, events->network_monitor);
+  g_clear_object (&events->network_monitor);
+  g_clear_handle_id (&events->clock_source_id, g_source_remove);
+  if (events->clock_fd >= 0)
+    close (events->clock_fd);
+  if (events->logind_bus != NULL)
+    {
+      g_dbus_connection_signal_unsubscribe (events->logind_bus, events->prepare_for_sleep_id);
+      g_object_unref (events->logind_bus);
+    }
+  g_free (events);
+}
+
+gboolean
+keyhold_system_events_is_online (KeyholdSystemEvents *events)
+{
+  return events->online;
+}
