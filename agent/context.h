@@ -4,7 +4,6 @@
 #include "net/http.h"
 #include "oidc/provider-cache.h"
 #include "storage/store.h"
-#include "bus/token-fast-path.h"
 
 G_BEGIN_DECLS
 
@@ -17,8 +16,6 @@ typedef struct
   KeyholdStore *store;
   GError *storage_error;
   KeyholdProviderCache *providers;
-  /* NULL until the agent is on the bus. */
-  KeyholdTokenFastPath *fast_path;
 } KeyholdContext;
 
 G_END_DECLS

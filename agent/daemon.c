@@ -3,20 +3,21 @@
 
 #include <gio/gio.h>
 
-#include "bus/access.h"
+#include "keyhold-contract.h"
+
 #include "accounts/accounts.h"
-#include "storage/account-config.h"
-#include "context.h"
-#include "daemon.h"
+#include "accounts/sign-in.h"
+#include "bus/access.h"
 #include "bus/idle-exit.h"
-#include "outbox/outbox.h"
+#include "bus/service-account.h"
 #include "bus/service-agent.h"
 #include "bus/service-outbox.h"
-#include "accounts/sign-in.h"
+#include "bus/token-fast-path.h"
+#include "context.h"
+#include "daemon.h"
+#include "outbox/outbox.h"
+#include "storage/account-config.h"
 #include "system/system-events.h"
-
-#define BUS_NAME "org.keyhold.Agent"
-#define AGENT_PATH "/org/keyhold/Agent"
 /* Enough main-loop turns for cancelled operations to report back. */
 #define SHUTDOWN_DRAIN_ITERATIONS 1000
 
@@ -32,6 +33,7 @@ struct _KeyholdDaemon
   GDBusConnection *connection;
   KeyholdContext context;
   KeyholdAccess *access;
+  KeyholdTokenFastPath *fast_path;
   GDBusObjectManagerServer *object_manager;
   KeyholdAccounts *accounts;
   KeyholdSignIns *sign_ins;
@@ -63,6 +65,81 @@ stop (KeyholdDaemon *self, int exit_status)
   g_signal_emit (self, signals[SIGNAL_STOPPED], 0, exit_status);
 }
 
+/* ---- the log: modules return or report failures, the daemon writes them -- */
+
+static void
+log_account_failure (KeyholdAccount *account, const char *what, const GError *error,
+                     gpointer user_data)
+{
+  const char *name = keyhold_account_get_config (account)->name;
+
+  g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "KEYHOLD_ACCOUNT", name, "MESSAGE",
+                    "%s: %s: %s", name, what, error->message);
+}
+
+static void
+log_provider_store_failure (const char *issuer, const GError *error, gpointer user_data)
+{
+  g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "KEYHOLD_ISSUER", issuer, "MESSAGE",
+                    "Could not cache provider data for %s: %s", issuer, error->message);
+}
+
+/* ---- wiring the domain to the bus ---------------------------------------- */
+
+static void
+on_account_added (KeyholdAccount *account, gpointer user_data)
+{
+  KeyholdDaemon *self = user_data;
+  g_autoptr (GDBusObjectSkeleton) object
+      = keyhold_service_account_new (account, self->access, self->fast_path);
+
+  g_signal_connect (account, "failure", G_CALLBACK (log_account_failure), NULL);
+  g_dbus_object_manager_server_export (self->object_manager, object);
+}
+
+static void
+on_account_removed (KeyholdAccount *account, gpointer user_data)
+{
+  KeyholdDaemon *self = user_data;
+  g_autofree char *path = keyhold_contract_account_path (keyhold_account_get_config (account)->name);
+
+  g_signal_handlers_disconnect_by_func (account, log_account_failure, NULL);
+  g_dbus_object_manager_server_unexport (self->object_manager, path);
+}
+
+static const KeyholdAccountsListener accounts_listener = {
+  .added = on_account_added,
+  .removed = on_account_removed,
+};
+
+static void
+on_sign_in_progress (const char *handle, const char *caller, GVariant *info, gpointer user_data)
+{
+  KeyholdDaemon *self = user_data;
+
+  if (self->agent_service != NULL)
+    keyhold_service_agent_sign_in_progress (self->agent_service, handle, caller, info);
+}
+
+static void
+on_sign_in_finished (const char *handle, const char *caller, KeyholdAccount *account,
+                     const GError *error, gpointer user_data)
+{
+  KeyholdDaemon *self = user_data;
+  const char *name = keyhold_account_get_config (account)->name;
+
+  if (error != NULL)
+    g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "KEYHOLD_ACCOUNT", name, "MESSAGE",
+                      "Sign-in to %s failed: %s", name, error->message);
+  if (self->agent_service != NULL)
+    keyhold_service_agent_sign_in_finished (self->agent_service, handle, caller, error);
+}
+
+static const KeyholdSignInsListener sign_ins_listener = {
+  .progress = on_sign_in_progress,
+  .finished = on_sign_in_finished,
+};
+
 static void
 open_store (KeyholdDaemon *self)
 {
@@ -93,13 +170,13 @@ export_objects (KeyholdDaemon *self, GDBusConnection *connection, GError **error
   g_autofree char *config_path = keyhold_config_default_path ();
 
   self->access = keyhold_access_new (connection);
-  self->context.fast_path = keyhold_token_fast_path_new (connection, self->access);
-  self->object_manager = g_dbus_object_manager_server_new (AGENT_PATH);
-  self->accounts = keyhold_accounts_new (&self->context, self->object_manager, self->access,
-                                         config_path, error);
+  self->fast_path = keyhold_token_fast_path_new (connection, self->access);
+  self->object_manager = g_dbus_object_manager_server_new (KEYHOLD_AGENT_PATH);
+  self->accounts = keyhold_accounts_new (&self->context, config_path, error);
   if (self->accounts == NULL)
     return FALSE;
-  self->sign_ins = keyhold_sign_ins_new (connection, &self->context);
+  keyhold_accounts_start (self->accounts, &accounts_listener, self);
+  self->sign_ins = keyhold_sign_ins_new (&self->context, &sign_ins_listener, self);
   self->agent_service = keyhold_service_agent_new (self->accounts, self->sign_ins, self->access);
   self->outbox = keyhold_outbox_new (&self->context, self->accounts);
   self->outbox_service = keyhold_service_outbox_new (self->outbox, self->access);
@@ -108,8 +185,8 @@ export_objects (KeyholdDaemon *self, GDBusConnection *connection, GError **error
   g_object_bind_property (self->outbox, "storage-error", self->agent_service, "storage-error",
                           G_BINDING_SYNC_CREATE);
 
-  if (!g_dbus_interface_skeleton_export (self->agent_service, connection, AGENT_PATH, error)
-      || !g_dbus_interface_skeleton_export (self->outbox_service, connection, AGENT_PATH, error))
+  if (!g_dbus_interface_skeleton_export (self->agent_service, connection, KEYHOLD_AGENT_PATH, error)
+      || !g_dbus_interface_skeleton_export (self->outbox_service, connection, KEYHOLD_AGENT_PATH, error))
     return FALSE;
   g_dbus_object_manager_server_set_connection (self->object_manager, connection);
   return TRUE;
@@ -179,12 +256,13 @@ on_name_acquired (GDBusConnection *connection, const char *name, gpointer user_d
 
   self->name_acquired = TRUE;
   g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_INFO, "MESSAGE", "keyhold-agent %s is serving %s",
-                    PACKAGE_VERSION, BUS_NAME);
+                    PACKAGE_VERSION, KEYHOLD_AGENT_BUS_NAME);
   if (self->idle_timeout_s > 0 && self->idle_exit == NULL)
     {
       self->idle_exit = keyhold_idle_exit_new (connection, self->idle_timeout_s, on_idle, self);
-      keyhold_idle_exit_add_busy_check (self->idle_exit, keyhold_idle_exit_accounts_signed_in,
-                                        self->object_manager);
+      keyhold_idle_exit_add_busy_check (self->idle_exit,
+                                        (KeyholdIdleExitBusyFunc) keyhold_accounts_any_signed_in,
+                                        self->accounts);
       keyhold_idle_exit_add_busy_check (self->idle_exit,
                                         (KeyholdIdleExitBusyFunc) keyhold_outbox_has_unfinished_items,
                                         self->outbox);
@@ -205,13 +283,13 @@ on_name_lost (GDBusConnection *connection, const char *name, gpointer user_data)
     {
       g_printerr ("keyhold-agent: another agent is already running and owns %s "
                   "(use --replace to take over)\n",
-                  BUS_NAME);
+                  KEYHOLD_AGENT_BUS_NAME);
       stop (self, 1);
     }
   else
     {
       g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "MESSAGE",
-                        "Another agent took over %s; exiting", BUS_NAME);
+                        "Another agent took over %s; exiting", KEYHOLD_AGENT_BUS_NAME);
       stop (self, 0);
     }
 }
@@ -242,10 +320,11 @@ keyhold_daemon_start (KeyholdDaemon *self)
 
   self->context.http = keyhold_http_new ();
   open_store (self);
-  self->context.providers = keyhold_provider_cache_new (self->context.http, self->context.store);
+  self->context.providers = keyhold_provider_cache_new (self->context.http, self->context.store,
+                                                        log_provider_store_failure, NULL);
   self->cancellable = g_cancellable_new ();
   g_bus_get (G_BUS_TYPE_SYSTEM, self->cancellable, on_system_bus, self);
-  self->owner_id = g_bus_own_name (G_BUS_TYPE_SESSION, BUS_NAME, flags, on_bus_acquired,
+  self->owner_id = g_bus_own_name (G_BUS_TYPE_SESSION, KEYHOLD_AGENT_BUS_NAME, flags, on_bus_acquired,
                                    on_name_acquired, on_name_lost, self, NULL);
 }
 
@@ -280,7 +359,7 @@ keyhold_daemon_shutdown (KeyholdDaemon *self)
   drain_main_context ();
   g_clear_pointer (&self->context.http, keyhold_http_free);
   drain_main_context ();
-  g_clear_pointer (&self->context.fast_path, keyhold_token_fast_path_free);
+  g_clear_pointer (&self->fast_path, keyhold_token_fast_path_free);
   g_clear_pointer (&self->access, keyhold_access_free);
   g_clear_pointer (&self->context.providers, keyhold_provider_cache_free);
   g_clear_pointer (&self->context.store, keyhold_store_close);

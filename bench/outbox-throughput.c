@@ -31,9 +31,6 @@
 #include "agent-client.h"
 #include "bench-common.h"
 
-#define AGENT_BUS_NAME "org.keyhold.Agent"
-#define AGENT_OBJECT_PATH "/org/keyhold/Agent"
-#define OUTBOX_INTERFACE "org.keyhold.Outbox1"
 #define BENCH_ACCOUNT "bench"
 #define DRAIN_ACCOUNT "drain"
 #define CALL_TIMEOUT_MS 120000
@@ -77,8 +74,8 @@ enqueue_sync_or_die (GDBusConnection *connection, const char *account, const cha
   g_autoptr (GError) error = NULL;
   g_autoptr (GVariant) reply = NULL;
 
-  reply = g_dbus_connection_call_sync (connection, AGENT_BUS_NAME, AGENT_OBJECT_PATH,
-                                       OUTBOX_INTERFACE, "Enqueue",
+  reply = g_dbus_connection_call_sync (connection, KEYHOLD_AGENT_BUS_NAME, KEYHOLD_AGENT_PATH,
+                                       KEYHOLD_OUTBOX1_INTERFACE, "Enqueue",
                                        enqueue_parameters (account, "latency", url),
                                        G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_NONE,
                                        CALL_TIMEOUT_MS, NULL, &error);
@@ -95,7 +92,7 @@ typedef struct
   const char *reply_type;
 } CallKind;
 
-static const CallKind enqueue_call = { OUTBOX_INTERFACE, "Enqueue", "(s)" };
+static const CallKind enqueue_call = { KEYHOLD_OUTBOX1_INTERFACE, "Enqueue", "(s)" };
 static const CallKind ping_call = { "org.freedesktop.DBus.Peer", "Ping", "()" };
 
 typedef struct
@@ -154,7 +151,7 @@ issue_call (Caller *caller)
   run->in_flight++;
   if (run->kind == &enqueue_call)
     parameters = enqueue_parameters (run->account, caller->queue, run->url);
-  g_dbus_connection_call (caller->connection, AGENT_BUS_NAME, AGENT_OBJECT_PATH,
+  g_dbus_connection_call (caller->connection, KEYHOLD_AGENT_BUS_NAME, KEYHOLD_AGENT_PATH,
                           run->kind->interface, run->kind->method, parameters,
                           G_VARIANT_TYPE (run->kind->reply_type), G_DBUS_CALL_FLAGS_NONE,
                           CALL_TIMEOUT_MS, NULL, on_call_reply, caller);

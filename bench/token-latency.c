@@ -32,8 +32,6 @@
 #include "agent-client.h"
 #include "bench-common.h"
 
-#define AGENT_BUS_NAME "org.keyhold.Agent"
-#define AGENT_OBJECT_PATH "/org/keyhold/Agent"
 #define ACCOUNT_NAME "bench"
 #define CALL_TIMEOUT_MS 60000
 
@@ -98,7 +96,7 @@ default_token_parameters (void)
 static GVariant *
 version_property_parameters (void)
 {
-  return g_variant_new ("(ss)", "org.keyhold.Account1", "Version");
+  return g_variant_new ("(ss)", KEYHOLD_ACCOUNT1_INTERFACE, "Version");
 }
 
 static void
@@ -109,7 +107,7 @@ bench_init (Bench *bench, KeyholdTestEnv *env)
   bench->calls[CALL_PING] = (BenchCall){
     .label = "Peer.Ping",
     .key = "ping",
-    .object_path = AGENT_OBJECT_PATH,
+    .object_path = KEYHOLD_AGENT_PATH,
     .interface = "org.freedesktop.DBus.Peer",
     .method = "Ping",
     .parameters = no_parameters,
@@ -119,7 +117,7 @@ bench_init (Bench *bench, KeyholdTestEnv *env)
     .label = "Account1.GetAccessToken",
     .key = "getaccesstoken",
     .object_path = bench->account_path,
-    .interface = "org.keyhold.Account1",
+    .interface = KEYHOLD_ACCOUNT1_INTERFACE,
     .method = "GetAccessToken",
     .parameters = default_token_parameters,
     .reply_type = "(sx)",
@@ -141,7 +139,7 @@ call_sync_or_die (GDBusConnection *connection, const BenchCall *call)
   g_autoptr (GError) error = NULL;
   g_autoptr (GVariant) reply = NULL;
 
-  reply = g_dbus_connection_call_sync (connection, AGENT_BUS_NAME, call->object_path,
+  reply = g_dbus_connection_call_sync (connection, KEYHOLD_AGENT_BUS_NAME, call->object_path,
                                        call->interface, call->method, call->parameters (),
                                        G_VARIANT_TYPE (call->reply_type), G_DBUS_CALL_FLAGS_NONE,
                                        CALL_TIMEOUT_MS, NULL, &error);
@@ -153,7 +151,7 @@ static void
 call_async (GDBusConnection *connection, const BenchCall *call, GAsyncReadyCallback callback,
             gpointer user_data)
 {
-  g_dbus_connection_call (connection, AGENT_BUS_NAME, call->object_path, call->interface,
+  g_dbus_connection_call (connection, KEYHOLD_AGENT_BUS_NAME, call->object_path, call->interface,
                           call->method, call->parameters (), G_VARIANT_TYPE (call->reply_type),
                           G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, callback, user_data);
 }
@@ -401,9 +399,9 @@ report_processes (Bench *bench)
                                     "call",
                                     "--session",
                                     "--dest",
-                                    AGENT_BUS_NAME,
+                                    KEYHOLD_AGENT_BUS_NAME,
                                     "--object-path",
-                                    AGENT_OBJECT_PATH,
+                                    KEYHOLD_AGENT_PATH,
                                     "--method",
                                     "org.freedesktop.DBus.Peer.Ping",
                                     NULL };

@@ -3,15 +3,10 @@
 
 #include <gio/gio.h>
 
-G_BEGIN_DECLS
+/* The bus name, paths and interfaces, shared with the agent. */
+#include "keyhold-contract.h"
 
-/* The only place that knows the agent's bus name, paths and interfaces. */
-#define KEYHOLD_AGENT_BUS_NAME "org.keyhold.Agent"
-#define KEYHOLD_AGENT_PATH "/org/keyhold/Agent"
-#define KEYHOLD_AGENT1_INTERFACE "org.keyhold.Agent1"
-#define KEYHOLD_ACCOUNT1_INTERFACE "org.keyhold.Account1"
-#define KEYHOLD_OUTBOX1_INTERFACE "org.keyhold.Outbox1"
-#define KEYHOLD_OBJECT_MANAGER_INTERFACE "org.freedesktop.DBus.ObjectManager"
+G_BEGIN_DECLS
 
 /* A token request may wait for a refresh, which the agent itself bounds;
  * this only keeps a wedged agent from hanging the caller for ever. */

@@ -4,7 +4,7 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "keyhold/keyhold-error.h"
+#include "keyhold-contract.h"
 #include "keyhold-token-private.h"
 
 struct _KeyholdToken

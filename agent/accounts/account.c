@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
-#include <keyhold/keyhold-error.h>
+#include "keyhold-contract.h"
 
 #include "accounts/account.h"
 #include "base/backoff.h"
@@ -9,6 +9,7 @@
 #include "accounts/identity.h"
 #include "storage/keyring.h"
 #include "accounts/token-cache.h"
+#include "accounts/token-request.h"
 
 /* A caller waits at most this long for a refresh; the D-Bus default call
  * timeout is 25 s, and an answer must come before the caller gives up. */
@@ -75,6 +76,14 @@ enum
 
 static GParamSpec *properties[N_PROPS];
 
+enum
+{
+  SIGNAL_FAILURE,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
 G_DEFINE_FINAL_TYPE (KeyholdAccount, keyhold_account, G_TYPE_OBJECT)
 
 typedef struct
@@ -105,8 +114,8 @@ static void fail_waiters_for_key (KeyholdAccount *self, const char *key, const G
 static void start_refresh (KeyholdAccount *self, const char *key, const char *const *scopes,
                            const char *audience);
 
-const char *
-keyhold_account_state_to_string (KeyholdAccountState state)
+static const char *
+state_to_string (KeyholdAccountState state)
 {
   switch (state)
     {
@@ -125,11 +134,12 @@ keyhold_account_state_to_string (KeyholdAccountState state)
     }
 }
 
+/* A failure with no caller to return it to: whoever listens (the daemon)
+ * logs it. */
 static void
-log_account_failure (KeyholdAccount *self, const char *what, const GError *error)
+report_failure (KeyholdAccount *self, const char *what, const GError *error)
 {
-  g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "KEYHOLD_ACCOUNT", self->config->name,
-                    "MESSAGE", "%s: %s: %s", self->config->name, what, error->message);
+  g_signal_emit (self, signals[SIGNAL_FAILURE], 0, what, error);
 }
 
 /* ---- properties -------------------------------------------------------- */
@@ -236,7 +246,7 @@ on_refresh_token_written (GObject *source, GAsyncResult *result, gpointer user_d
     {
       /* Invariant 2: the rotated token is the only valid one now, so it
        * stays in memory and the write is tried again until it succeeds. */
-      log_account_failure (self, "could not save the new refresh token, will retry", error);
+      report_failure (self, "could not save the new refresh token, will retry", error);
       self->keyring_retry_delay_s = CLAMP (self->keyring_retry_delay_s * 2, 1,
                                            KEYRING_RETRY_CAP_S);
       self->keyring_retry_id = g_timeout_add_seconds (self->keyring_retry_delay_s,
@@ -534,7 +544,7 @@ refresh_failed (KeyholdAccount *self, GTask *task, const GError *error, gint64 r
       /* Invariant 5: the sign-in is gone. Wipe tokens, drop the dead refresh
        * token from the keyring, keep the identity (queued work waits for the
        * same subject to sign in again). */
-      log_account_failure (self, "the provider ended the sign-in", error);
+      report_failure (self, "the provider ended the sign-in", error);
       forget_tokens (self);
       set_state (self, KEYHOLD_ACCOUNT_NEEDS_LOGIN);
       keyhold_keyring_delete_async (KEYHOLD_KEYRING_REFRESH_TOKEN, self->config->name,
@@ -546,7 +556,7 @@ refresh_failed (KeyholdAccount *self, GTask *task, const GError *error, gint64 r
 
     case REFRESH_FAILED_TRANSIENTLY:
       /* Invariant 6: a network failure is not a sign-out. */
-      log_account_failure (self, "could not refresh, will retry", error);
+      report_failure (self, "could not refresh, will retry", error);
       self->consecutive_failures++;
       set_state (self, KEYHOLD_ACCOUNT_OFFLINE);
       schedule_backoff (self, retry_after_s);
@@ -560,7 +570,7 @@ refresh_failed (KeyholdAccount *self, GTask *task, const GError *error, gint64 r
       break;
 
     case REFRESH_FAILED_REJECTED:
-      log_account_failure (self, "the provider refused the refresh", error);
+      report_failure (self, "the provider refused the refresh", error);
       set_state (self, KEYHOLD_ACCOUNT_SIGNED_IN);
       reported = g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_PROVIDER_ERROR,
                               "The provider refused the token request: %s", error->message);
@@ -579,7 +589,7 @@ on_sign_in_gone_deleted (GObject *source, GAsyncResult *result, gpointer user_da
   g_autoptr (GError) error = NULL;
 
   if (!keyhold_keyring_delete_finish (result, &error))
-    log_account_failure (self, "could not delete the rejected refresh token", error);
+    report_failure (self, "could not delete the rejected refresh token", error);
 }
 
 static void
@@ -610,7 +620,7 @@ on_refreshed_identity (GObject *source, GAsyncResult *result, gpointer user_data
       if (!keyhold_store_put_identity (self->context->store, self->config->name,
                                        self->config->issuer, self->subject, claims_json,
                                        &store_error))
-        log_account_failure (self, "could not save the refreshed identity", store_error);
+        report_failure (self, "could not save the refreshed identity", store_error);
     }
   finish_refresh (self, task);
 }
@@ -839,7 +849,7 @@ keyhold_account_get_token_async (KeyholdAccount *self,
   waiter = g_new0 (TokenWaiter, 1);
   waiter->account = self;
   waiter->task = g_steal_pointer (&task);
-  waiter->key = keyhold_token_cache_key (scopes, audience);
+  waiter->key = keyhold_token_request_key (scopes, audience);
   if (scopes != NULL && scopes[0] != NULL)
     waiter->scopes = g_strdupv ((char **) scopes);
   waiter->audience = g_strdup (audience);
@@ -871,7 +881,7 @@ keyhold_account_invalidate_token (KeyholdAccount *self,
                                   const char *audience,
                                   const KeyholdSecret *token)
 {
-  g_autofree char *key = keyhold_token_cache_key (scopes, audience);
+  g_autofree char *key = keyhold_token_request_key (scopes, audience);
 
   keyhold_token_cache_remove (self->tokens, key, token);
 }
@@ -895,10 +905,11 @@ keyhold_account_get_identity (KeyholdAccount *self, GError **error)
 }
 
 void
-keyhold_account_enable_fast_path (KeyholdAccount *self, const char *object_path)
+keyhold_account_set_token_listener (KeyholdAccount *self,
+                                    const KeyholdTokenCacheListener *listener,
+                                    gpointer user_data)
 {
-  if (self->context->fast_path != NULL)
-    keyhold_token_cache_set_fast_path (self->tokens, self->context->fast_path, object_path);
+  keyhold_token_cache_set_listener (self->tokens, listener, user_data);
 }
 
 const KeyholdAccountConfig *
@@ -923,7 +934,7 @@ on_restored_refresh_token (GObject *source, GAsyncResult *result, gpointer user_
 
   self->refresh_token = keyhold_keyring_lookup_finish (result, &error);
   if (error != NULL)
-    log_account_failure (self, "could not read the refresh token", error);
+    report_failure (self, "could not read the refresh token", error);
 
   if (self->refresh_token != NULL)
     set_state (self, KEYHOLD_ACCOUNT_SIGNED_IN);
@@ -953,7 +964,7 @@ restore_identity (KeyholdAccount *self)
                                       &claims_json, &error))
     {
       if (error != NULL)
-        log_account_failure (self, "could not read the stored identity", error);
+        report_failure (self, "could not read the stored identity", error);
       return;
     }
   /* An identity from another issuer belongs to an account of the same name
@@ -965,7 +976,7 @@ restore_identity (KeyholdAccount *self)
     {
       g_autoptr (GError) corrupt = g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_STORAGE,
                                                 "The stored identity is not a JSON object");
-      log_account_failure (self, "could not read the stored identity", corrupt);
+      report_failure (self, "could not read the stored identity", corrupt);
       return;
     }
   adopt_claims (self, json_node_get_object (node));
@@ -1022,7 +1033,7 @@ on_sign_in_token_stored (GObject *source, GAsyncResult *result, gpointer user_da
                                       self->config->issuer, self->subject, claims_json, &error))
     {
       /* The sign-in itself worked; only GetIdentity after a restart loses. */
-      log_account_failure (self, "could not save the identity", error);
+      report_failure (self, "could not save the identity", error);
       g_clear_error (&error);
     }
 
@@ -1121,7 +1132,7 @@ forget_sign_in (GTask *task)
   set_state (self, KEYHOLD_ACCOUNT_SIGNED_OUT);
   if (self->context->store != NULL
       && !keyhold_store_delete_identity (self->context->store, self->config->name, &error))
-    log_account_failure (self, "could not delete the stored identity", error);
+    report_failure (self, "could not delete the stored identity", error);
 
   {
     g_autoptr (GError) signed_out = state_error (self);
@@ -1149,11 +1160,11 @@ on_revoked (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GError) error = NULL;
 
   /* Revocation is a courtesy to the provider; the local sign-out happens
-   * whatever it answers (DESIGN.md). */
+   * whatever it answers (ARCHITECTURE.md, "Token lifetime"). */
   SignOutData *data = g_task_get_task_data (task);
 
   if (!keyhold_oauth_revoke_finish (result, &error))
-    log_account_failure (self, "could not revoke the refresh token", error);
+    report_failure (self, "could not revoke the refresh token", error);
   g_clear_handle_id (&data->revoke_deadline_id, g_source_remove);
   forget_sign_in (task);
 }
@@ -1171,7 +1182,7 @@ on_sign_out_metadata (GObject *source, GAsyncResult *result, gpointer user_data)
   if (data->metadata == NULL || data->metadata->revocation_endpoint == NULL)
     {
       if (error != NULL)
-        log_account_failure (self, "could not revoke the refresh token", error);
+        report_failure (self, "could not revoke the refresh token", error);
       forget_sign_in (task);
       return;
     }
@@ -1243,7 +1254,7 @@ keyhold_account_dispose (GObject *object)
   forget_tokens (self);
   /* The daemon frees the fast path after disposing its accounts; a late
    * finalize must not reach it. */
-  keyhold_token_cache_set_fast_path (self->tokens, NULL, NULL);
+  keyhold_token_cache_set_listener (self->tokens, NULL, NULL);
   G_OBJECT_CLASS (keyhold_account_parent_class)->dispose (object);
 }
 
@@ -1270,7 +1281,7 @@ keyhold_account_get_property (GObject *object, guint prop_id, GValue *value, GPa
   switch (prop_id)
     {
     case PROP_STATE:
-      g_value_set_string (value, keyhold_account_state_to_string (self->state));
+      g_value_set_string (value, state_to_string (self->state));
       break;
     case PROP_SUBJECT:
       g_value_set_string (value, self->subject);
@@ -1311,4 +1322,8 @@ keyhold_account_class_init (KeyholdAccountClass *klass)
                                                       0, flags);
   properties[PROP_LAST_ERROR] = g_param_spec_string ("last-error", NULL, NULL, "", flags);
   g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  signals[SIGNAL_FAILURE] = g_signal_new ("failure", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                          0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING,
+                                          G_TYPE_ERROR);
 }

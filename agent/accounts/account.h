@@ -3,6 +3,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "accounts/token-cache.h"
 #include "storage/account-config.h"
 #include "context.h"
 #include "oidc/oauth.h"
@@ -18,8 +19,6 @@ typedef enum
   KEYHOLD_ACCOUNT_NEEDS_LOGIN,
 } KeyholdAccountState;
 
-const char *keyhold_account_state_to_string (KeyholdAccountState state);
-
 /* One configured account at run time: its sign-in state, its refresh token
  * (in guarded memory while in use, in the keyring at rest), its cached
  * access tokens and the one refresh that may be in flight for it.
@@ -27,14 +26,21 @@ const char *keyhold_account_state_to_string (KeyholdAccountState state);
  * Properties (all read-only, notified on change): "state" (string as in
  * org.keyhold.Account1.State), "subject", "display-name",
  * "access-token-expiry", "next-refresh" (Unix seconds, 0 for none) and
- * "last-error". */
+ * "last-error".
+ *
+ * Signal "failure" (const char *what, GError *error): something failed in
+ * the background with no caller to tell, such as a keyring write that will
+ * be retried. For the log; the account has already acted on it. */
 #define KEYHOLD_TYPE_ACCOUNT (keyhold_account_get_type ())
 G_DECLARE_FINAL_TYPE (KeyholdAccount, keyhold_account, KEYHOLD, ACCOUNT, GObject)
 
 KeyholdAccount *keyhold_account_new (KeyholdContext *context, const KeyholdAccountConfig *config);
-/* Lets cached tokens be served from GDBus's worker thread for calls on
- * @object_path (see token-fast-path.h). Call before keyhold_account_restore (). */
-void keyhold_account_enable_fast_path (KeyholdAccount *self, const char *object_path);
+/* Tells @listener of every access token the account starts or stops
+ * caching (see token-cache.h); the bus layer mirrors them into its fast
+ * path. NULL removes it. */
+void keyhold_account_set_token_listener (KeyholdAccount *self,
+                                         const KeyholdTokenCacheListener *listener,
+                                         gpointer user_data);
 const KeyholdAccountConfig *keyhold_account_get_config (KeyholdAccount *self);
 KeyholdAccountState keyhold_account_get_state (KeyholdAccount *self);
 
@@ -63,8 +69,8 @@ KeyholdSecret *keyhold_account_get_token_finish (KeyholdAccount *self,
                                                  GError **error);
 
 /* Forgets @token if it is the cached token for (@scopes, @audience), so that
- * the next request refreshes: an API answered 401 to it (DESIGN.md, outbox
- * replay). Does nothing when a newer token is already cached. */
+ * the next request refreshes: an API answered 401 to it (ARCHITECTURE.md,
+ * "The life of an outbox item"). Does nothing when a newer token is already cached. */
 void keyhold_account_invalidate_token (KeyholdAccount *self,
                                        const char *const *scopes,
                                        const char *audience,

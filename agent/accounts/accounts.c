@@ -1,38 +1,30 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
-#include <keyhold/keyhold-error.h>
+#include "keyhold-contract.h"
 
 #include "accounts/accounts.h"
-#include "bus/service-account.h"
 
 struct _KeyholdAccounts
 {
   KeyholdContext *context;
-  GDBusObjectManagerServer *object_manager;
-  KeyholdAccess *access;
   KeyholdConfig *config;
   GHashTable *accounts; /* name -> KeyholdAccount */
+  const KeyholdAccountsListener *listener;
+  gpointer listener_data;
 };
 
-static void
-export_account (KeyholdAccounts *self, const KeyholdAccountConfig *config)
+static KeyholdAccount *
+add_account (KeyholdAccounts *self, const KeyholdAccountConfig *config)
 {
-  g_autoptr (KeyholdAccount) account = keyhold_account_new (self->context, config);
-  g_autoptr (GDBusObjectSkeleton) object = keyhold_service_account_new (account, self->access);
+  KeyholdAccount *account = keyhold_account_new (self->context, config);
 
-  g_hash_table_insert (self->accounts, g_strdup (config->name), g_object_ref (account));
-  keyhold_account_enable_fast_path (account, g_dbus_object_get_object_path (G_DBUS_OBJECT (object)));
-  g_dbus_object_manager_server_export (self->object_manager, object);
-  keyhold_account_restore (account);
+  g_hash_table_insert (self->accounts, g_strdup (config->name), account);
+  return account;
 }
 
 KeyholdAccounts *
-keyhold_accounts_new (KeyholdContext *context,
-                      GDBusObjectManagerServer *object_manager,
-                      KeyholdAccess *access,
-                      const char *config_path,
-                      GError **error)
+keyhold_accounts_new (KeyholdContext *context, const char *config_path, GError **error)
 {
   g_autoptr (KeyholdConfig) config = keyhold_config_load (config_path, error);
   g_autoptr (GPtrArray) configs = NULL;
@@ -43,15 +35,31 @@ keyhold_accounts_new (KeyholdContext *context,
 
   self = g_new0 (KeyholdAccounts, 1);
   self->context = context;
-  self->object_manager = g_object_ref (object_manager);
-  self->access = access;
   self->config = g_steal_pointer (&config);
   self->accounts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
 
   configs = keyhold_config_list (self->config);
   for (guint i = 0; i < configs->len; i++)
-    export_account (self, configs->pdata[i]);
+    add_account (self, configs->pdata[i]);
   return self;
+}
+
+void
+keyhold_accounts_start (KeyholdAccounts *self,
+                        const KeyholdAccountsListener *listener,
+                        gpointer user_data)
+{
+  GHashTableIter iter;
+  KeyholdAccount *account;
+
+  self->listener = listener;
+  self->listener_data = user_data;
+  g_hash_table_iter_init (&iter, self->accounts);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &account))
+    listener->added (account, user_data);
+  g_hash_table_iter_init (&iter, self->accounts);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &account))
+    keyhold_account_restore (account);
 }
 
 void
@@ -69,7 +77,6 @@ keyhold_accounts_free (KeyholdAccounts *self)
     g_object_run_dispose (account);
   g_hash_table_unref (self->accounts);
   keyhold_config_free (self->config);
-  g_object_unref (self->object_manager);
   g_free (self);
 }
 
@@ -85,17 +92,38 @@ keyhold_accounts_lookup (KeyholdAccounts *self, const char *name, GError **error
 }
 
 GPtrArray *
-keyhold_accounts_list_paths (KeyholdAccounts *self)
+keyhold_accounts_list_names (KeyholdAccounts *self)
 {
   g_autoptr (GPtrArray) configs = keyhold_config_list (self->config);
-  GPtrArray *paths = g_ptr_array_new_with_free_func (g_free);
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
 
   for (guint i = 0; i < configs->len; i++)
     {
       const KeyholdAccountConfig *config = configs->pdata[i];
-      g_ptr_array_add (paths, keyhold_service_account_path (config->name));
+      g_ptr_array_add (names, g_strdup (config->name));
     }
-  return paths;
+  return names;
+}
+
+gboolean
+keyhold_accounts_any_signed_in (KeyholdAccounts *self)
+{
+  GHashTableIter iter;
+  KeyholdAccount *account;
+
+  g_hash_table_iter_init (&iter, self->accounts);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &account))
+    switch (keyhold_account_get_state (account))
+      {
+      case KEYHOLD_ACCOUNT_SIGNED_IN:
+      case KEYHOLD_ACCOUNT_REFRESHING:
+      case KEYHOLD_ACCOUNT_OFFLINE:
+        return TRUE;
+      case KEYHOLD_ACCOUNT_SIGNED_OUT:
+      case KEYHOLD_ACCOUNT_NEEDS_LOGIN:
+        break;
+      }
+  return FALSE;
 }
 
 void
@@ -175,13 +203,13 @@ check_known_settings (GVariant *settings, GError **error)
   return TRUE;
 }
 
-char *
+KeyholdAccount *
 keyhold_accounts_add (KeyholdAccounts *self, const char *name, GVariant *settings, GError **error)
 {
   const char *issuer = NULL, *client_id = NULL;
   g_autofree const char **scopes = NULL, **api_origins = NULL;
   g_autoptr (KeyholdAccountConfig) config = NULL;
-  const KeyholdAccountConfig *added;
+  KeyholdAccount *account;
 
   if (!check_known_settings (settings, error)
       || !lookup_string_setting (settings, "issuer", &issuer, TRUE, error)
@@ -201,9 +229,11 @@ keyhold_accounts_add (KeyholdAccounts *self, const char *name, GVariant *setting
       return NULL;
     }
 
-  added = keyhold_config_lookup (self->config, name);
-  export_account (self, added);
-  return keyhold_service_account_path (name);
+  account = add_account (self, keyhold_config_lookup (self->config, name));
+  if (self->listener != NULL)
+    self->listener->added (account, self->listener_data);
+  keyhold_account_restore (account);
+  return account;
 }
 
 static void
@@ -213,7 +243,6 @@ on_removed_account_signed_out (GObject *source, GAsyncResult *result, gpointer u
   KeyholdAccounts *self = g_task_get_task_data (task);
   KeyholdAccount *account = KEYHOLD_ACCOUNT (source);
   const char *name = keyhold_account_get_config (account)->name;
-  g_autofree char *path = keyhold_service_account_path (name);
   g_autoptr (GError) error = NULL;
 
   /* A keyring failure here must stop the removal: the account would vanish
@@ -228,7 +257,8 @@ on_removed_account_signed_out (GObject *source, GAsyncResult *result, gpointer u
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
-  g_dbus_object_manager_server_unexport (self->object_manager, path);
+  if (self->listener != NULL)
+    self->listener->removed (account, self->listener_data);
   g_hash_table_remove (self->accounts, name);
   g_task_return_boolean (task, TRUE);
 }

@@ -1,20 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
-#include <keyhold/keyhold-error.h>
+#include "keyhold-contract.h"
 
 #include "oidc/browser-sign-in.h"
 #include "oidc/device-sign-in.h"
 #include "accounts/identity.h"
 #include "accounts/sign-in.h"
 
-#define AGENT_PATH "/org/keyhold/Agent"
-#define AGENT_INTERFACE "org.keyhold.Agent1"
-
 struct _KeyholdSignIns
 {
-  GDBusConnection *connection;
   KeyholdContext *context;
+  const KeyholdSignInsListener *listener;
+  gpointer listener_data;
   GHashTable *active; /* handle -> SignIn */
   guint64 next_handle;
 };
@@ -29,7 +27,6 @@ typedef struct
   KeyholdAccount *account;
   gboolean browser;
   GCancellable *cancellable;
-  guint caller_watch_id;
   KeyholdProviderMetadata *metadata;
   KeyholdTokenResponse *response;
   char *nonce;
@@ -38,8 +35,6 @@ typedef struct
 static void
 sign_in_free (SignIn *sign_in)
 {
-  if (sign_in->caller_watch_id != 0)
-    g_bus_unwatch_name (sign_in->caller_watch_id);
   g_free (sign_in->handle);
   g_free (sign_in->caller);
   g_object_unref (sign_in->account);
@@ -51,12 +46,15 @@ sign_in_free (SignIn *sign_in)
 }
 
 KeyholdSignIns *
-keyhold_sign_ins_new (GDBusConnection *connection, KeyholdContext *context)
+keyhold_sign_ins_new (KeyholdContext *context,
+                      const KeyholdSignInsListener *listener,
+                      gpointer user_data)
 {
   KeyholdSignIns *sign_ins = g_new0 (KeyholdSignIns, 1);
 
-  sign_ins->connection = g_object_ref (connection);
   sign_ins->context = context;
+  sign_ins->listener = listener;
+  sign_ins->listener_data = user_data;
   sign_ins->active = g_hash_table_new (g_str_hash, g_str_equal);
   return sign_ins;
 }
@@ -78,12 +76,13 @@ keyhold_sign_ins_free (KeyholdSignIns *sign_ins)
       g_cancellable_cancel (sign_in->cancellable);
     }
   g_hash_table_unref (sign_ins->active);
-  g_object_unref (sign_ins->connection);
   g_free (sign_ins);
 }
 
-GError *
-keyhold_sign_in_error_to_public (const GError *error)
+/* Any error in the KEYHOLD_ERROR domain, so that callers always get an
+ * org.keyhold.Error.* name. */
+static GError *
+error_to_public (const GError *error)
 {
   if (error->domain == KEYHOLD_ERROR)
     return g_error_copy (error);
@@ -99,23 +98,18 @@ keyhold_sign_in_error_to_public (const GError *error)
 }
 
 static void
-emit_to_caller (SignIn *sign_in, const char *signal_name, GVariant *parameters)
+report_progress (SignIn *sign_in, GVariantBuilder *info)
 {
-  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) progress = g_variant_ref_sink (g_variant_builder_end (info));
 
-  /* Unicast: the user code and the authorization URL concern only the
-   * process that started the sign-in. */
-  if (!g_dbus_connection_emit_signal (sign_in->owner->connection, sign_in->caller, AGENT_PATH,
-                                      AGENT_INTERFACE, signal_name, parameters, &error))
-    g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "MESSAGE",
-                      "Could not send %s to %s: %s", signal_name, sign_in->caller, error->message);
+  sign_in->owner->listener->progress (sign_in->handle, sign_in->caller, progress,
+                                      sign_in->owner->listener_data);
 }
 
 static void
 finish (SignIn *sign_in, const GError *error)
 {
   g_autoptr (GError) public_error = NULL;
-  g_autofree char *error_name = NULL;
 
   if (sign_in->owner == NULL)
     {
@@ -124,18 +118,9 @@ finish (SignIn *sign_in, const GError *error)
     }
 
   if (error != NULL)
-    {
-      public_error = keyhold_sign_in_error_to_public (error);
-      error_name = g_dbus_error_encode_gerror (public_error);
-      g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "KEYHOLD_ACCOUNT",
-                        keyhold_account_get_config (sign_in->account)->name, "MESSAGE",
-                        "Sign-in to %s failed: %s",
-                        keyhold_account_get_config (sign_in->account)->name,
-                        public_error->message);
-    }
-  emit_to_caller (sign_in, "SignInFinished",
-                  g_variant_new ("(sss)", sign_in->handle, error_name != NULL ? error_name : "",
-                                 public_error != NULL ? public_error->message : ""));
+    public_error = error_to_public (error);
+  sign_in->owner->listener->finished (sign_in->handle, sign_in->caller, sign_in->account,
+                                      public_error, sign_in->owner->listener_data);
   g_hash_table_remove (sign_in->owner->active, sign_in->handle);
   sign_in_free (sign_in);
 }
@@ -200,8 +185,7 @@ on_device_progress (const KeyholdDeviceAuthorization *authorization, gpointer us
                            g_variant_new_string (authorization->verification_uri_complete));
   g_variant_builder_add (&info, "{sv}", "expires_in",
                          g_variant_new_uint32 (authorization->expires_in));
-  emit_to_caller (sign_in, "SignInProgress",
-                  g_variant_new ("(sa{sv})", sign_in->handle, &info));
+  report_progress (sign_in, &info);
 }
 
 static void
@@ -212,8 +196,7 @@ on_browser_progress (const char *authorization_url, gpointer user_data)
 
   g_variant_builder_add (&info, "{sv}", "authorization_url",
                          g_variant_new_string (authorization_url));
-  emit_to_caller (sign_in, "SignInProgress",
-                  g_variant_new ("(sa{sv})", sign_in->handle, &info));
+  report_progress (sign_in, &info);
 }
 
 static void
@@ -265,15 +248,6 @@ on_metadata (GObject *source, GAsyncResult *result, gpointer user_data)
     keyhold_device_sign_in_async (sign_in->context->http, sign_in->metadata,
                                   config->client_id, scope, on_device_progress, sign_in,
                                   sign_in->cancellable, on_flow_done, sign_in);
-}
-
-static void
-on_caller_vanished (GDBusConnection *connection, const char *name, gpointer user_data)
-{
-  SignIn *sign_in = user_data;
-
-  /* Nobody is left to show a code to or to report to. */
-  g_cancellable_cancel (sign_in->cancellable);
 }
 
 static gboolean
@@ -331,9 +305,6 @@ keyhold_sign_ins_start (KeyholdSignIns *sign_ins,
   sign_in->browser = browser;
   sign_in->cancellable = g_cancellable_new ();
   g_hash_table_insert (sign_ins->active, sign_in->handle, sign_in);
-  sign_in->caller_watch_id = g_bus_watch_name_on_connection (
-      sign_ins->connection, caller, G_BUS_NAME_WATCHER_FLAGS_NONE, NULL, on_caller_vanished,
-      sign_in, NULL);
 
   keyhold_provider_cache_get_metadata_async (sign_ins->context->providers,
                                              keyhold_account_get_config (account)->issuer,

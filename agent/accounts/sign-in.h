@@ -7,15 +7,31 @@
 G_BEGIN_DECLS
 
 /* Sign-ins in progress. Each runs a device (RFC 8628) or browser (RFC 8252)
- * flow for one account on behalf of one D-Bus caller, reports progress to
- * that caller only (SignInProgress, SignInFinished), and ends when the flow
- * does, when the caller cancels, or when the caller leaves the bus. */
+ * flow for one account on behalf of one caller (an opaque name: the bus
+ * layer passes the D-Bus unique name), reports its progress and its end
+ * through the listener, and ends when the flow does or when it is
+ * cancelled. */
 typedef struct _KeyholdSignIns KeyholdSignIns;
+
+typedef struct
+{
+  /* @info (a{sv}): "verification_uri", "user_code",
+   * "verification_uri_complete" and "expires_in" for the device flow,
+   * "authorization_url" for the browser flow. Only @caller may see it. */
+  void (*progress) (const char *handle, const char *caller, GVariant *info,
+                    gpointer user_data);
+  /* @error is NULL on success, else in the KEYHOLD_ERROR domain. */
+  void (*finished) (const char *handle, const char *caller, KeyholdAccount *account,
+                    const GError *error, gpointer user_data);
+} KeyholdSignInsListener;
 
 /* Bounds what one caller can make the agent hold. */
 #define KEYHOLD_SIGN_INS_MAX 16
 
-KeyholdSignIns *keyhold_sign_ins_new (GDBusConnection *connection, KeyholdContext *context);
+/* @listener and @user_data must outlive the sign-ins. */
+KeyholdSignIns *keyhold_sign_ins_new (KeyholdContext *context,
+                                      const KeyholdSignInsListener *listener,
+                                      gpointer user_data);
 void keyhold_sign_ins_free (KeyholdSignIns *sign_ins);
 
 /* Returns the handle of the new sign-in. */
@@ -28,10 +44,6 @@ gboolean keyhold_sign_ins_cancel (KeyholdSignIns *sign_ins,
                                   const char *handle,
                                   const char *caller,
                                   GError **error);
-
-/* Maps any error to the KEYHOLD_ERROR domain, so that D-Bus callers always
- * get an org.keyhold.Error.* name. */
-GError *keyhold_sign_in_error_to_public (const GError *error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KeyholdSignIns, keyhold_sign_ins_free)
 

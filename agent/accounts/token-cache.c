@@ -1,10 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
-#include <string.h>
-
-#include <keyhold/keyhold-error.h>
-
 #include "accounts/token-cache.h"
 
 typedef struct
@@ -16,9 +12,8 @@ typedef struct
 struct _KeyholdTokenCache
 {
   GHashTable *tokens; /* key -> CachedToken */
-  /* Mirror of @tokens for answering on GDBus's worker thread, or NULL. */
-  KeyholdTokenFastPath *fast_path;
-  char *object_path;
+  const KeyholdTokenCacheListener *listener;
+  gpointer listener_data;
 };
 
 static void
@@ -45,37 +40,14 @@ keyhold_token_cache_free (KeyholdTokenCache *cache)
     return;
   keyhold_token_cache_clear (cache);
   g_hash_table_unref (cache->tokens);
-  g_free (cache->object_path);
   g_free (cache);
 }
 
-static int
-compare_strings (gconstpointer a, gconstpointer b)
+static void
+withdraw (KeyholdTokenCache *cache, const char *key)
 {
-  return strcmp (*(const char *const *) a, *(const char *const *) b);
-}
-
-char *
-keyhold_token_cache_key (const char *const *scopes, const char *audience)
-{
-  g_autoptr (GPtrArray) sorted = g_ptr_array_new ();
-  g_autoptr (GString) key = g_string_new (NULL);
-
-  for (guint i = 0; scopes != NULL && scopes[i] != NULL; i++)
-    g_ptr_array_add (sorted, (gpointer) scopes[i]);
-  g_ptr_array_sort (sorted, compare_strings);
-
-  for (guint i = 0; i < sorted->len; i++)
-    {
-      if (i > 0 && strcmp (sorted->pdata[i], sorted->pdata[i - 1]) == 0)
-        continue;
-      if (key->len > 0)
-        g_string_append_c (key, ' ');
-      g_string_append (key, sorted->pdata[i]);
-    }
-  if (audience != NULL && *audience != '\0')
-    g_string_append_printf (key, "|%s", audience);
-  return g_string_free (g_steal_pointer (&key), FALSE);
+  if (cache->listener != NULL)
+    cache->listener->withdrawn (key, cache->listener_data);
 }
 
 KeyholdSecret *
@@ -110,8 +82,7 @@ evict_soonest_expiring (KeyholdTokenCache *cache)
       }
   if (victim != NULL)
     {
-      if (cache->fast_path != NULL)
-        keyhold_token_fast_path_withdraw (cache->fast_path, cache->object_path, victim);
+      withdraw (cache, victim);
       g_hash_table_remove (cache->tokens, victim);
     }
 }
@@ -131,9 +102,8 @@ keyhold_token_cache_insert (KeyholdTokenCache *cache,
   cached->token = keyhold_secret_ref (token);
   cached->expires_at_us = expires_at_us;
   g_hash_table_replace (cache->tokens, g_strdup (key), cached);
-  if (cache->fast_path != NULL)
-    keyhold_token_fast_path_publish (cache->fast_path, cache->object_path, key, token,
-                                     expires_at_us);
+  if (cache->listener != NULL)
+    cache->listener->published (key, token, expires_at_us, cache->listener_data);
 }
 
 void
@@ -143,8 +113,7 @@ keyhold_token_cache_remove (KeyholdTokenCache *cache, const char *key, const Key
 
   if (cached == NULL || !keyhold_secret_equal (cached->token, token))
     return;
-  if (cache->fast_path != NULL)
-    keyhold_token_fast_path_withdraw (cache->fast_path, cache->object_path, key);
+  withdraw (cache, key);
   g_hash_table_remove (cache->tokens, key);
 }
 
@@ -159,8 +128,7 @@ keyhold_token_cache_expire (KeyholdTokenCache *cache, gint64 now_us)
   while (g_hash_table_iter_next (&iter, (gpointer *) &key, (gpointer *) &cached))
     if (cached->expires_at_us <= now_us)
       {
-        if (cache->fast_path != NULL)
-          keyhold_token_fast_path_withdraw (cache->fast_path, cache->object_path, key);
+        withdraw (cache, key);
         g_hash_table_iter_remove (&iter);
       }
 }
@@ -168,78 +136,24 @@ keyhold_token_cache_expire (KeyholdTokenCache *cache, gint64 now_us)
 void
 keyhold_token_cache_clear (KeyholdTokenCache *cache)
 {
-  if (cache->fast_path != NULL)
-    keyhold_token_fast_path_withdraw_all (cache->fast_path, cache->object_path);
+  withdraw (cache, NULL);
   g_hash_table_remove_all (cache->tokens);
 }
 
 void
-keyhold_token_cache_set_fast_path (KeyholdTokenCache *cache,
-                                   KeyholdTokenFastPath *fast_path,
-                                   const char *object_path)
+keyhold_token_cache_set_listener (KeyholdTokenCache *cache,
+                                  const KeyholdTokenCacheListener *listener,
+                                  gpointer user_data)
 {
-  g_assert (g_hash_table_size (cache->tokens) == 0);
-  cache->fast_path = fast_path;
-  g_free (cache->object_path);
-  cache->object_path = g_strdup (object_path);
-}
+  GHashTableIter iter;
+  const char *key;
+  CachedToken *cached;
 
-static gboolean
-is_scope_token (const char *scope)
-{
-  gsize length = strlen (scope);
-
-  if (length == 0 || length > 128)
-    return FALSE;
-  /* RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ) */
-  for (const char *c = scope; *c != '\0'; c++)
-    if (*c < 0x21 || *c > 0x7e || *c == '"' || *c == '\\')
-      return FALSE;
-  return TRUE;
-}
-
-gboolean
-keyhold_token_request_validate (const char *const *scopes,
-                                const char *audience,
-                                guint min_validity_s,
-                                GError **error)
-{
-  guint n_scopes = scopes != NULL ? g_strv_length ((char **) scopes) : 0;
-
-  if (n_scopes > 32)
-    {
-      g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT,
-                   "At most 32 scopes may be requested");
-      return FALSE;
-    }
-  for (guint i = 0; i < n_scopes; i++)
-    if (!is_scope_token (scopes[i]))
-      {
-        g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT,
-                     "Scope %u is not a valid OAuth scope token", i + 1);
-        return FALSE;
-      }
-  /* RFC 8707 §2: a resource indicator is an absolute URI without fragment. */
-  if (*audience != '\0'
-      && (strlen (audience) > 2048 || !g_uri_is_valid (audience, G_URI_FLAGS_NONE, NULL)
-          || strchr (audience, '#') != NULL))
-    {
-      g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT,
-                   "The audience must be an absolute URI without a fragment");
-      return FALSE;
-    }
-  if (min_validity_s > KEYHOLD_TOKEN_MAX_MIN_VALIDITY_S)
-    {
-      g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT,
-                   "min_validity may be at most %d seconds", KEYHOLD_TOKEN_MAX_MIN_VALIDITY_S);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-gint64
-keyhold_token_request_min_validity_us (guint min_validity_s)
-{
-  return (gint64) (min_validity_s != 0 ? min_validity_s : KEYHOLD_TOKEN_DEFAULT_MIN_VALIDITY_S)
-         * G_USEC_PER_SEC;
+  cache->listener = listener;
+  cache->listener_data = user_data;
+  if (listener == NULL)
+    return;
+  g_hash_table_iter_init (&iter, cache->tokens);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &key, (gpointer *) &cached))
+    listener->published (key, cached->token, cached->expires_at_us, user_data);
 }

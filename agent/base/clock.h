@@ -7,9 +7,8 @@ G_BEGIN_DECLS
 
 /* Wall-clock time for token expiry (RFC 6749 §5.1 lifetimes are wall-clock:
  * a suspended laptop's monotonic clock stops, the token's life does not).
- * Tests shift it to simulate hours passing; production never does. */
+ * One home, so that every module agrees on what "now" is. */
 gint64 keyhold_clock_now_us (void);
 gint64 keyhold_clock_now_s (void);
-void keyhold_clock_shift (gint64 offset_us);
 
 G_END_DECLS

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <keyhold/keyhold-error.h>
+#include "keyhold-contract.h"
 
 #include "bus/access.h"
 

@@ -134,32 +134,3 @@ keyhold_idle_exit_free (KeyholdIdleExit *self)
   g_array_unref (self->busy_checks);
   g_free (self);
 }
-
-static gboolean
-is_signed_in (const char *state)
-{
-  return g_str_equal (state, "signed-in") || g_str_equal (state, "refreshing")
-         || g_str_equal (state, "offline");
-}
-
-gboolean
-keyhold_idle_exit_accounts_signed_in (gpointer object_manager)
-{
-  g_autolist (GDBusObject) objects
-      = g_dbus_object_manager_get_objects (G_DBUS_OBJECT_MANAGER (object_manager));
-
-  for (GList *l = objects; l != NULL; l = l->next)
-    {
-      g_autoptr (GDBusInterface) account
-          = g_dbus_object_get_interface (l->data, "org.keyhold.Account1");
-      g_autoptr (GVariant) properties = NULL;
-      const char *state;
-
-      if (account == NULL || !G_IS_DBUS_INTERFACE_SKELETON (account))
-        continue;
-      properties = g_dbus_interface_skeleton_get_properties (G_DBUS_INTERFACE_SKELETON (account));
-      if (g_variant_lookup (properties, "State", "&s", &state) && is_signed_in (state))
-        return TRUE;
-    }
-  return FALSE;
-}

@@ -33,12 +33,6 @@ void keyhold_idle_exit_add_busy_check (KeyholdIdleExit *self, KeyholdIdleExitBus
                                        gpointer user_data);
 void keyhold_idle_exit_free (KeyholdIdleExit *self);
 
-/* A busy check over a GDBusObjectManagerServer: an exported
- * org.keyhold.Account1 is signed in (State "signed-in", "refreshing" or
- * "offline"), so its tokens are refreshed ahead of time and its cached
- * access token must stay in memory. */
-gboolean keyhold_idle_exit_accounts_signed_in (gpointer object_manager);
-
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KeyholdIdleExit, keyhold_idle_exit_free)
 
 G_END_DECLS

@@ -1,23 +1,54 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
+#include "keyhold-contract.h"
+
 #include "bus/keyhold-dbus-generated.h"
 #include "bus/service-account.h"
-
-#define ACCOUNT_PATH_PREFIX "/org/keyhold/Agent/account/"
 
 typedef struct
 {
   KeyholdAccount *account;
   KeyholdAccess *access;
+  KeyholdTokenFastPath *fast_path;
+  char *object_path;
 } AccountService;
+
+static void
+on_token_published (const char *key, KeyholdSecret *token, gint64 expires_at_us,
+                    gpointer user_data)
+{
+  AccountService *service = user_data;
+
+  keyhold_token_fast_path_publish (service->fast_path, service->object_path, key, token,
+                                   expires_at_us);
+}
+
+static void
+on_token_withdrawn (const char *key, gpointer user_data)
+{
+  AccountService *service = user_data;
+
+  if (key == NULL)
+    keyhold_token_fast_path_withdraw_all (service->fast_path, service->object_path);
+  else
+    keyhold_token_fast_path_withdraw (service->fast_path, service->object_path, key);
+}
+
+static const KeyholdTokenCacheListener fast_path_mirror = {
+  .published = on_token_published,
+  .withdrawn = on_token_withdrawn,
+};
 
 static void
 account_service_free (gpointer data)
 {
   AccountService *service = data;
 
+  keyhold_account_set_token_listener (service->account, NULL, NULL);
+  keyhold_token_fast_path_withdraw_all (service->fast_path, service->object_path);
   g_object_unref (service->account);
+  g_free (service->object_path);
   g_free (service);
 }
 
@@ -112,19 +143,13 @@ handle_sign_out (KeyholdDBusAccount1 *skeleton,
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-char *
-keyhold_service_account_path (const char *account_name)
-{
-  g_autofree char *escaped = g_dbus_escape_object_path (account_name);
-
-  return g_strconcat (ACCOUNT_PATH_PREFIX, escaped, NULL);
-}
-
 GDBusObjectSkeleton *
-keyhold_service_account_new (KeyholdAccount *account, KeyholdAccess *access)
+keyhold_service_account_new (KeyholdAccount *account,
+                             KeyholdAccess *access,
+                             KeyholdTokenFastPath *fast_path)
 {
   const KeyholdAccountConfig *config = keyhold_account_get_config (account);
-  g_autofree char *path = keyhold_service_account_path (config->name);
+  g_autofree char *path = keyhold_contract_account_path (config->name);
   g_autoptr (GDBusObjectSkeleton) object = g_dbus_object_skeleton_new (path);
   g_autoptr (KeyholdDBusAccount1) skeleton = keyhold_dbus_account1_skeleton_new ();
   AccountService *service = g_new0 (AccountService, 1);
@@ -134,6 +159,8 @@ keyhold_service_account_new (KeyholdAccount *account, KeyholdAccess *access)
 
   service->account = g_object_ref (account);
   service->access = access;
+  service->fast_path = fast_path;
+  service->object_path = g_strdup (path);
   g_object_set_data_full (G_OBJECT (skeleton), "keyhold-account-service", service,
                           account_service_free);
 
@@ -149,5 +176,6 @@ keyhold_service_account_new (KeyholdAccount *account, KeyholdAccess *access)
   g_signal_connect (skeleton, "handle-sign-out", G_CALLBACK (handle_sign_out), service);
 
   g_dbus_object_skeleton_add_interface (object, G_DBUS_INTERFACE_SKELETON (skeleton));
+  keyhold_account_set_token_listener (account, &fast_path_mirror, service);
   return g_steal_pointer (&object);
 }

@@ -3,11 +3,11 @@
 
 #include <string.h>
 
-#include "base/clock.h"
-#include "accounts/token-cache.h"
-#include "bus/token-fast-path.h"
+#include "keyhold-contract.h"
 
-#define ACCOUNT_INTERFACE "org.keyhold.Account1"
+#include "accounts/token-request.h"
+#include "base/clock.h"
+#include "bus/token-fast-path.h"
 
 typedef struct
 {
@@ -87,7 +87,7 @@ is_get_access_token (GDBusMessage *message)
 {
   return g_dbus_message_get_message_type (message) == G_DBUS_MESSAGE_TYPE_METHOD_CALL
          && !(g_dbus_message_get_flags (message) & G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED)
-         && g_strcmp0 (g_dbus_message_get_interface (message), ACCOUNT_INTERFACE) == 0
+         && g_strcmp0 (g_dbus_message_get_interface (message), KEYHOLD_ACCOUNT1_INTERFACE) == 0
          && g_strcmp0 (g_dbus_message_get_member (message), "GetAccessToken") == 0
          && g_dbus_message_get_body (message) != NULL
          && g_variant_is_of_type (g_dbus_message_get_body (message), G_VARIANT_TYPE ("(assu)"));
@@ -113,7 +113,7 @@ on_message (GDBusConnection *connection, GDBusMessage *message, gboolean incomin
                  &min_validity);
   if (!keyhold_token_request_validate (scopes, audience, min_validity, NULL))
     return message;
-  key = keyhold_token_cache_key (scopes, audience);
+  key = keyhold_token_request_key (scopes, audience);
   token = lookup (state, g_dbus_message_get_sender (message), g_dbus_message_get_path (message),
                   key, keyhold_token_request_min_validity_us (min_validity), &expires_at_us);
   if (token == NULL)

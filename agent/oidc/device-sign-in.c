@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
-#include <keyhold/keyhold-error.h>
+#include "keyhold-contract.h"
 
 #include "oidc/device-sign-in.h"
 

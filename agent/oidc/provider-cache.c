@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include <keyhold/keyhold-error.h>
+#include "keyhold-contract.h"
 
 #include "base/clock.h"
 #include "oidc/provider-cache.h"
@@ -30,6 +30,8 @@ struct _KeyholdProviderCache
 {
   KeyholdHttp *http;
   KeyholdStore *store;
+  KeyholdProviderCacheStoreFailed on_store_failed;
+  gpointer on_store_failed_data;
   /* issuer -> CachedDocument, one table per DocumentKind */
   GHashTable *documents[2];
 };
@@ -50,12 +52,17 @@ cached_document_free (CachedDocument *entry)
 }
 
 KeyholdProviderCache *
-keyhold_provider_cache_new (KeyholdHttp *http, KeyholdStore *store)
+keyhold_provider_cache_new (KeyholdHttp *http,
+                            KeyholdStore *store,
+                            KeyholdProviderCacheStoreFailed on_store_failed,
+                            gpointer user_data)
 {
   KeyholdProviderCache *cache = g_new0 (KeyholdProviderCache, 1);
 
   cache->http = http;
   cache->store = store;
+  cache->on_store_failed = on_store_failed;
+  cache->on_store_failed_data = user_data;
   for (guint i = 0; i < G_N_ELEMENTS (cache->documents); i++)
     cache->documents[i] = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                                  (GDestroyNotify) cached_document_free);
@@ -132,8 +139,7 @@ remember_document (KeyholdProviderCache *cache,
     keyhold_store_put_provider_jwks (cache->store, issuer, document, entry->fetched_at,
                                      &error);
   if (error != NULL)
-    g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "MESSAGE",
-                      "Could not cache provider data for %s: %s", issuer, error->message);
+    cache->on_store_failed (issuer, error, cache->on_store_failed_data);
 }
 
 static void

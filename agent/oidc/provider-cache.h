@@ -15,7 +15,16 @@ G_BEGIN_DECLS
  * Concurrent requests for one issuer share a single fetch. */
 typedef struct _KeyholdProviderCache KeyholdProviderCache;
 
-KeyholdProviderCache *keyhold_provider_cache_new (KeyholdHttp *http, KeyholdStore *store);
+/* Called when a fetched document could not be written to the store. The
+ * fetch itself succeeded, so no caller hears of it; the daemon logs it. */
+typedef void (*KeyholdProviderCacheStoreFailed) (const char *issuer, const GError *error,
+                                                 gpointer user_data);
+
+/* @store may be NULL: documents are then kept in memory only. */
+KeyholdProviderCache *keyhold_provider_cache_new (KeyholdHttp *http,
+                                                  KeyholdStore *store,
+                                                  KeyholdProviderCacheStoreFailed on_store_failed,
+                                                  gpointer user_data);
 void keyhold_provider_cache_free (KeyholdProviderCache *cache);
 
 void keyhold_provider_cache_get_metadata_async (KeyholdProviderCache *cache,

@@ -3,7 +3,7 @@
 
 #include <sqlite3.h>
 
-#include <keyhold/keyhold-error.h>
+#include "keyhold-contract.h"
 
 #include "outbox/outbox-store.h"
 

@@ -3,13 +3,13 @@
 
 #include <string.h>
 
-#include <keyhold/keyhold-error.h>
+#include "keyhold-contract.h"
 
 #include "base/backoff.h"
 #include "base/clock.h"
 #include "outbox/outbox-crypto.h"
 #include "outbox/outbox.h"
-#include "accounts/token-cache.h"
+#include "accounts/token-request.h"
 
 /* Sends in flight at once across all queues: enough to drain many queues
  * in parallel, few enough that a caller with ten thousand queues cannot

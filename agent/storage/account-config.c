@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <keyhold/keyhold-error.h>
+#include "keyhold-contract.h"
 
 #include "storage/account-config.h"
 #include "base/url-policy.h"

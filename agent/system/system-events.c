@@ -152,9 +152,3 @@ keyhold_system_events_free (KeyholdSystemEvents *events)
     }
   g_free (events);
 }
-
-gboolean
-keyhold_system_events_is_online (KeyholdSystemEvents *events)
-{
-  return events->online;
-}

@@ -30,9 +30,6 @@ KeyholdSystemEvents *keyhold_system_events_new (GDBusConnection *logind_bus,
                                                 gpointer user_data);
 void keyhold_system_events_free (KeyholdSystemEvents *events);
 
-/* Whether the network monitor reports full connectivity now. */
-gboolean keyhold_system_events_is_online (KeyholdSystemEvents *events);
-
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KeyholdSystemEvents, keyhold_system_events_free)
 
 G_END_DECLS

@@ -8,7 +8,7 @@
 #include <gio/gio.h>
 
 #include "keyhold-token.h"
-#include "keyhold-visibility.h"
+#include <keyhold/keyhold-visibility.h>
 
 G_BEGIN_DECLS
 

@@ -9,7 +9,7 @@
 
 #include "keyhold-account.h"
 #include "keyhold-outbox.h"
-#include "keyhold-visibility.h"
+#include <keyhold/keyhold-visibility.h>
 
 G_BEGIN_DECLS
 

@@ -7,7 +7,7 @@
 
 #include <gio/gio.h>
 
-#include "keyhold-visibility.h"
+#include <keyhold/keyhold-visibility.h>
 
 G_BEGIN_DECLS
 

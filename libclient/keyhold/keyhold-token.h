@@ -7,7 +7,7 @@
 
 #include <glib-object.h>
 
-#include "keyhold-visibility.h"
+#include <keyhold/keyhold-visibility.h>
 
 G_BEGIN_DECLS
 

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* libFuzzer target for keyhold_id_token_validate (). Not built by meson;
- * /work/notes/fuzz.md has the clang command line.
+/* libFuzzer target for keyhold_id_token_validate (). Not built by meson
+ * yet; build it by hand with clang -fsanitize=fuzzer,address,undefined
+ * against agent/oidc/id-token.c, jws.c, base/untrusted-json.c and
+ * base/secret.c.
  *
  * The first input byte picks what the rest is: an even byte makes it the
  * token text itself (splitting, base64url, header, key choice, signature);

@@ -10,9 +10,7 @@
 char *
 keyhold_test_account_path (const char *name)
 {
-  g_autofree char *escaped = g_dbus_escape_object_path (name);
-
-  return g_strconcat ("/org/keyhold/Agent/account/", escaped, NULL);
+  return keyhold_contract_account_path (name);
 }
 
 static char *
@@ -68,7 +66,7 @@ keyhold_test_get_token (KeyholdTestEnv *env,
   gint64 expires_at = 0;
 
   reply = g_dbus_connection_call_sync (
-      keyhold_test_env_get_bus (env), "org.keyhold.Agent", path, "org.keyhold.Account1",
+      keyhold_test_env_get_bus (env), KEYHOLD_AGENT_BUS_NAME, path, KEYHOLD_ACCOUNT1_INTERFACE,
       "GetAccessToken",
       g_variant_new ("(^as&su)", scopes != NULL ? scopes : no_scopes,
                      audience != NULL ? audience : "", min_validity),
@@ -89,9 +87,9 @@ keyhold_test_account_property (KeyholdTestEnv *env, const char *name, const char
   g_autoptr (GVariant) reply = NULL;
   GVariant *value;
 
-  reply = g_dbus_connection_call_sync (keyhold_test_env_get_bus (env), "org.keyhold.Agent", path,
+  reply = g_dbus_connection_call_sync (keyhold_test_env_get_bus (env), KEYHOLD_AGENT_BUS_NAME, path,
                                        "org.freedesktop.DBus.Properties", "Get",
-                                       g_variant_new ("(ss)", "org.keyhold.Account1", property),
+                                       g_variant_new ("(ss)", KEYHOLD_ACCOUNT1_INTERFACE, property),
                                        G_VARIANT_TYPE ("(v)"), G_DBUS_CALL_FLAGS_NONE, 20000,
                                        NULL, &error);
   if (reply == NULL)

@@ -24,7 +24,6 @@
 #define HTTP_TIMEOUT_S 120L
 #define LOG_TAIL_BYTES 4096
 #define KEYRING_PASSWORD "keyhold-test"
-#define AGENT_BUS_NAME "org.keyhold.Agent"
 #define SECRETS_BUS_NAME "org.freedesktop.secrets"
 
 typedef struct
@@ -827,7 +826,7 @@ keyhold_test_env_start_agent (KeyholdTestEnv *env, const char *const *extra_args
                                                                           : env->envp),
                             "agent.log", -1, NULL);
   env->agent->exit_timeout_ms = agent_timeout_ms ();
-  wait_for_name (env, env->agent, AGENT_BUS_NAME, agent_timeout_ms ());
+  wait_for_name (env, env->agent, KEYHOLD_AGENT_BUS_NAME, agent_timeout_ms ());
 }
 
 static void

@@ -4,6 +4,8 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
+#include "keyhold-contract.h"
+
 G_BEGIN_DECLS
 
 /* The integration test environment: a throwaway HOME, a private

@@ -2,7 +2,7 @@
 #include "config.h"
 
 #include <check.h>
-#include <keyhold/keyhold-error.h>
+#include "keyhold-contract.h"
 #include <libsecret/secret.h>
 #include <string.h>
 

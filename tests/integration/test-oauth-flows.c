@@ -2,7 +2,7 @@
 #include "config.h"
 
 #include <check.h>
-#include <keyhold/keyhold.h>
+#include "keyhold-contract.h"
 #include <string.h>
 
 #include "oidc/browser-sign-in.h"

@@ -449,7 +449,7 @@ START_TEST (test_sigkill_loses_nothing_acknowledged)
   /* Every start refreshes (access tokens live only in memory), and a kill
    * can land after the provider rotated the refresh token but before the
    * agent stored the new one. That is the provider's grace window's job
-   * (DESIGN.md); here it keeps the account signed in, so that what is
+   * (ARCHITECTURE.md, "Token lifetime"); here it keeps the account signed in, so that what is
    * tested is the outbox. */
   mock_post ("/settings", "{\"rotation_grace\": 3600}");
   /* Slow answers, so that kills also land between the server's processing

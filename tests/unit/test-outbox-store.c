@@ -6,7 +6,7 @@
 #include <sqlite3.h>
 #include <string.h>
 
-#include <keyhold/keyhold-error.h>
+#include "keyhold-contract.h"
 
 #include "outbox/outbox-store.h"
 

@@ -4,7 +4,7 @@
 #include <check.h>
 #include <string.h>
 
-#include <keyhold/keyhold-error.h>
+#include "keyhold-contract.h"
 
 #include "base/url-policy.h"
 

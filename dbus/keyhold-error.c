@@ -3,7 +3,7 @@
 
 #include <gio/gio.h>
 
-#include "keyhold/keyhold-error.h"
+#include "keyhold-contract.h"
 
 /* One table for the agent and the library: the agent raises these codes and
  * GDBus turns them into the names below on the wire; the library turns the
@@ -33,6 +33,9 @@ G_STATIC_ASSERT (G_N_ELEMENTS (keyhold_error_entries) == KEYHOLD_ERROR_AGENT_UNA
 
 /**
  * keyhold_error_quark:
+ *
+ * The quark of the %KEYHOLD_ERROR domain. Registering it with GDBus is what
+ * turns `org.keyhold.Error.*` names on the wire into these codes.
  *
  * Returns: the quark of the %KEYHOLD_ERROR domain, registered with GDBus.
  *
