@@ -103,6 +103,8 @@ copy_object (gconstpointer object, gpointer user_data)
  * keyhold_client_get_accounts:
  * @self: a #KeyholdClient
  *
+ * Lists the agent's accounts, as last heard from the agent.
+ *
  * Returns: (transfer full) (element-type KeyholdAccount): the accounts, in
  *   name order.
  *
@@ -123,6 +125,8 @@ keyhold_client_get_accounts (KeyholdClient *self)
  * keyhold_client_lookup_account:
  * @self: a #KeyholdClient
  * @name: an account's local name
+ *
+ * Finds an account by its local name.
  *
  * Returns: (transfer full) (nullable): the account named @name, or %NULL
  *   if there is none.
@@ -288,6 +292,8 @@ keyhold_client_add_account (KeyholdClient *self, const char *name, const char *i
  * @result: the #GAsyncResult passed to the callback
  * @error: return location for a #GError, or %NULL
  *
+ * Finishes keyhold_client_add_account().
+ *
  * Returns: (transfer full): the new account, or %NULL with @error set
  *   (%KEYHOLD_ERROR_INVALID_ARGUMENT, %KEYHOLD_ERROR_ALREADY_EXISTS,
  *   %KEYHOLD_ERROR_QUOTA_EXCEEDED, …).
@@ -368,6 +374,8 @@ keyhold_client_remove_account (KeyholdClient *self, const char *name, GCancellab
  * @self: a #KeyholdClient
  * @result: the #GAsyncResult passed to the callback
  * @error: return location for a #GError, or %NULL
+ *
+ * Finishes keyhold_client_remove_account().
  *
  * Returns: %TRUE once removed, %FALSE with @error set
  *   (%KEYHOLD_ERROR_NO_SUCH_ACCOUNT, …).

@@ -365,6 +365,8 @@ keyhold_client_stop_following_agent (KeyholdClient *self)
  * keyhold_client_get_agent_running:
  * @self: a #KeyholdClient
  *
+ * Tells whether the agent runs.
+ *
  * Returns: %TRUE while an agent process owns `org.keyhold.Agent`.
  *
  * Since: 0.1

@@ -201,6 +201,8 @@ keyhold_client_new (GCancellable *cancellable, GAsyncReadyCallback callback, gpo
  * @result: the #GAsyncResult passed to the callback
  * @error: return location for a #GError, or %NULL
  *
+ * Finishes keyhold_client_new().
+ *
  * Returns: (transfer full): the client, or %NULL with @error set
  *   (%KEYHOLD_ERROR_AGENT_UNAVAILABLE when the agent neither runs nor can
  *   be started).
