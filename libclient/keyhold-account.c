@@ -177,6 +177,8 @@ get_int64 (KeyholdAccount *self, guint id)
  * keyhold_account_get_name:
  * @self: a #KeyholdAccount
  *
+ * Gets the account's local name.
+ *
  * Returns: (transfer none): the account's local name, such as "work".
  *
  * Since: 0.1
@@ -193,6 +195,8 @@ keyhold_account_get_name (KeyholdAccount *self)
  * keyhold_account_get_issuer:
  * @self: a #KeyholdAccount
  *
+ * Gets the account's issuer.
+ *
  * Returns: (transfer none): the provider's issuer URL.
  *
  * Since: 0.1
@@ -208,6 +212,8 @@ keyhold_account_get_issuer (KeyholdAccount *self)
 /**
  * keyhold_account_dup_scopes:
  * @self: a #KeyholdAccount
+ *
+ * Gets the scopes the account requests at sign-in.
  *
  * Returns: (transfer full) (array zero-terminated=1): the scopes requested
  *   at sign-in.
@@ -245,6 +251,8 @@ keyhold_account_dup_api_origins (KeyholdAccount *self)
  * keyhold_account_get_subject:
  * @self: a #KeyholdAccount
  *
+ * Gets the signed-in user's subject identifier.
+ *
  * Returns: (transfer none): the signed-in user's subject ("sub"), or ""
  *   before the first sign-in.
  *
@@ -261,6 +269,8 @@ keyhold_account_get_subject (KeyholdAccount *self)
 /**
  * keyhold_account_get_display_name:
  * @self: a #KeyholdAccount
+ *
+ * Gets a name to show for the signed-in user.
  *
  * Returns: (transfer none): the user's name, else e-mail address, else
  *   subject; "" before the first sign-in.
@@ -279,6 +289,8 @@ keyhold_account_get_display_name (KeyholdAccount *self)
  * keyhold_account_get_state:
  * @self: a #KeyholdAccount
  *
+ * Gets the account's sign-in state.
+ *
  * Returns: the account's sign-in state.
  *
  * Since: 0.1
@@ -294,6 +306,8 @@ keyhold_account_get_state (KeyholdAccount *self)
 /**
  * keyhold_account_get_access_token_expiry:
  * @self: a #KeyholdAccount
+ *
+ * Gets when the account's default access token expires.
  *
  * Returns: the Unix time (seconds) at which the default access token
  *   expires, or 0 when there is none.
@@ -312,6 +326,8 @@ keyhold_account_get_access_token_expiry (KeyholdAccount *self)
  * keyhold_account_get_next_refresh:
  * @self: a #KeyholdAccount
  *
+ * Gets when the agent next plans to refresh the account's tokens.
+ *
  * Returns: the Unix time (seconds) of the next planned refresh, or 0.
  *
  * Since: 0.1
@@ -327,6 +343,8 @@ keyhold_account_get_next_refresh (KeyholdAccount *self)
 /**
  * keyhold_account_get_last_error:
  * @self: a #KeyholdAccount
+ *
+ * Gets the last error the agent had with the account's provider.
  *
  * Returns: (transfer none): "Name: message" of the last failure talking to
  *   the provider, or "" after a success.
@@ -482,6 +500,8 @@ keyhold_account_get_identity (KeyholdAccount *self, GCancellable *cancellable,
  * @result: the #GAsyncResult passed to the callback
  * @error: return location for a #GError, or %NULL
  *
+ * Finishes keyhold_account_get_identity().
+ *
  * Returns: (transfer full): the claims, a dictionary of type `a{sv}`, or
  *   %NULL with @error set (%KEYHOLD_ERROR_NOT_SIGNED_IN before the first
  *   sign-in).
@@ -551,6 +571,8 @@ keyhold_account_sign_out (KeyholdAccount *self, GCancellable *cancellable,
  * @self: a #KeyholdAccount
  * @result: the #GAsyncResult passed to the callback
  * @error: return location for a #GError, or %NULL
+ *
+ * Finishes keyhold_account_sign_out().
  *
  * Returns: %TRUE once signed out, %FALSE with @error set.
  *

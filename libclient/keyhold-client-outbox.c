@@ -59,6 +59,8 @@ keyhold_client_outbox_enqueue (KeyholdClient *self, const char *account, const c
  * @result: the #GAsyncResult passed to the callback
  * @error: return location for a #GError, or %NULL
  *
+ * Finishes keyhold_client_outbox_enqueue().
+ *
  * Returns: (transfer full): the new item's id, once the item is committed
  *   to disk, or %NULL with @error set (%KEYHOLD_ERROR_INVALID_ARGUMENT for
  *   a malformed request or a URL off the account's API origins,
@@ -140,6 +142,8 @@ keyhold_client_outbox_get (KeyholdClient *self, const char *id, GCancellable *ca
  * @self: a #KeyholdClient
  * @result: the #GAsyncResult passed to the callback
  * @error: return location for a #GError, or %NULL
+ *
+ * Finishes keyhold_client_outbox_get().
  *
  * Returns: (transfer full): the item, or %NULL with @error set
  *   (%KEYHOLD_ERROR_NOT_FOUND for an unknown id or another application's
@@ -248,6 +252,8 @@ keyhold_client_outbox_list (KeyholdClient *self, const char *account, const char
  * @result: the #GAsyncResult passed to the callback
  * @error: return location for a #GError, or %NULL
  *
+ * Finishes keyhold_client_outbox_list().
+ *
  * Returns: (transfer full) (element-type KeyholdOutboxItem): the items,
  *   oldest first (%NULL for none), or %NULL with @error set
  *   (%KEYHOLD_ERROR_NOT_FOUND when @after does not exist,
@@ -339,6 +345,8 @@ keyhold_client_outbox_cancel (KeyholdClient *self, const char *id, GCancellable 
  * @self: a #KeyholdClient
  * @result: the #GAsyncResult passed to the callback
  * @error: return location for a #GError, or %NULL
+ *
+ * Finishes keyhold_client_outbox_cancel().
  *
  * Returns: %TRUE once cancelled, %FALSE with @error set
  *   (%KEYHOLD_ERROR_NOT_FOUND, %KEYHOLD_ERROR_INVALID_ARGUMENT when the

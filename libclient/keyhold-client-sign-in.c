@@ -359,6 +359,8 @@ keyhold_client_sign_in (KeyholdClient *self, const char *name, KeyholdSignInMeth
  * @result: the #GAsyncResult passed to the callback
  * @error: return location for a #GError, or %NULL
  *
+ * Finishes keyhold_client_sign_in().
+ *
  * Returns: %TRUE when the user is signed in, %FALSE with @error set
  *   (%KEYHOLD_ERROR_SIGN_IN_FAILED, %KEYHOLD_ERROR_BUSY,
  *   %KEYHOLD_ERROR_NO_SUCH_ACCOUNT, %KEYHOLD_ERROR_AGENT_UNAVAILABLE when

@@ -28,6 +28,8 @@ G_DEFINE_FINAL_TYPE (KeyholdOutboxItem, keyhold_outbox_item, G_TYPE_OBJECT)
  * keyhold_outbox_state_is_final:
  * @state: a #KeyholdOutboxState
  *
+ * Tells whether @state is final.
+ *
  * Returns: %TRUE for done, failed, cancelled and expired: states an item
  *   never leaves.
  *
@@ -93,6 +95,8 @@ lookup_time (KeyholdOutboxItem *self, const char *key)
  * keyhold_outbox_item_get_id:
  * @self: a #KeyholdOutboxItem
  *
+ * Gets the item's id.
+ *
  * Returns: (transfer none): the item's id, a UUID.
  *
  * Since: 0.1
@@ -108,6 +112,8 @@ keyhold_outbox_item_get_id (KeyholdOutboxItem *self)
 /**
  * keyhold_outbox_item_get_account:
  * @self: a #KeyholdOutboxItem
+ *
+ * Gets the account whose access token authorises the request.
  *
  * Returns: (transfer none): the name of the account whose token the
  *   request carries.
@@ -126,6 +132,8 @@ keyhold_outbox_item_get_account (KeyholdOutboxItem *self)
  * keyhold_outbox_item_get_queue:
  * @self: a #KeyholdOutboxItem
  *
+ * Gets the item's queue.
+ *
  * Returns: (transfer none): the queue the item is in.
  *
  * Since: 0.1
@@ -141,6 +149,8 @@ keyhold_outbox_item_get_queue (KeyholdOutboxItem *self)
 /**
  * keyhold_outbox_item_get_method:
  * @self: a #KeyholdOutboxItem
+ *
+ * Gets the request's HTTP method.
  *
  * Returns: (transfer none): the request's HTTP method.
  *
@@ -158,6 +168,8 @@ keyhold_outbox_item_get_method (KeyholdOutboxItem *self)
  * keyhold_outbox_item_get_url:
  * @self: a #KeyholdOutboxItem
  *
+ * Gets the request's URL.
+ *
  * Returns: (transfer none): the request's URL.
  *
  * Since: 0.1
@@ -173,6 +185,8 @@ keyhold_outbox_item_get_url (KeyholdOutboxItem *self)
 /**
  * keyhold_outbox_item_get_idempotency_key:
  * @self: a #KeyholdOutboxItem
+ *
+ * Gets the idempotency key sent with the request.
  *
  * Returns: (transfer none): the value of the `Idempotency-Key` header sent
  *   with every attempt, without its quotes.
@@ -191,6 +205,8 @@ keyhold_outbox_item_get_idempotency_key (KeyholdOutboxItem *self)
  * keyhold_outbox_item_get_state:
  * @self: a #KeyholdOutboxItem
  *
+ * Gets the item's state.
+ *
  * Returns: the item's state when it was read.
  *
  * Since: 0.1
@@ -206,6 +222,8 @@ keyhold_outbox_item_get_state (KeyholdOutboxItem *self)
 /**
  * keyhold_outbox_item_get_attempts:
  * @self: a #KeyholdOutboxItem
+ *
+ * Gets how many times the request has been sent.
  *
  * Returns: how many times the request has been sent.
  *
@@ -227,6 +245,8 @@ keyhold_outbox_item_get_attempts (KeyholdOutboxItem *self)
  * keyhold_outbox_item_get_created:
  * @self: a #KeyholdOutboxItem
  *
+ * Gets when the item was enqueued.
+ *
  * Returns: the Unix time (seconds) the item was enqueued.
  *
  * Since: 0.1
@@ -242,6 +262,8 @@ keyhold_outbox_item_get_created (KeyholdOutboxItem *self)
 /**
  * keyhold_outbox_item_get_expires:
  * @self: a #KeyholdOutboxItem
+ *
+ * Gets when the item expires.
  *
  * Returns: the Unix time (seconds) at which the item expires unless it has
  *   finished.
@@ -260,6 +282,8 @@ keyhold_outbox_item_get_expires (KeyholdOutboxItem *self)
  * keyhold_outbox_item_get_next_attempt:
  * @self: a #KeyholdOutboxItem
  *
+ * Gets when the request is next retried.
+ *
  * Returns: the Unix time (seconds) of the next retry, or 0 for none.
  *
  * Since: 0.1
@@ -276,6 +300,8 @@ keyhold_outbox_item_get_next_attempt (KeyholdOutboxItem *self)
  * keyhold_outbox_item_get_finished:
  * @self: a #KeyholdOutboxItem
  *
+ * Gets when the item finished.
+ *
  * Returns: the Unix time (seconds) the item finished, or 0 while it has not.
  *
  * Since: 0.1
@@ -291,6 +317,8 @@ keyhold_outbox_item_get_finished (KeyholdOutboxItem *self)
 /**
  * keyhold_outbox_item_get_status:
  * @self: a #KeyholdOutboxItem
+ *
+ * Gets the HTTP status of the last response.
  *
  * Returns: the HTTP status of the last response, or 0 for none.
  *
@@ -311,6 +339,8 @@ keyhold_outbox_item_get_status (KeyholdOutboxItem *self)
 /**
  * keyhold_outbox_item_get_reason:
  * @self: a #KeyholdOutboxItem
+ *
+ * Gets why the item failed, expired or waits.
  *
  * Returns: (transfer none): why the item failed, expired or waits, or "".
  *
@@ -400,6 +430,8 @@ keyhold_outbox_item_get_response_body (KeyholdOutboxItem *self)
 /**
  * keyhold_outbox_item_get_response_truncated:
  * @self: a #KeyholdOutboxItem
+ *
+ * Tells whether the kept response body was cut short.
  *
  * Returns: %TRUE when the response body was longer than what is kept.
  *

@@ -41,6 +41,8 @@ G_DEFINE_FINAL_TYPE (KeyholdOutboxRequest, keyhold_outbox_request, G_TYPE_OBJECT
  * @method: an HTTP method such as "PUT"
  * @url: the absolute URL
  *
+ * Creates a request to hand to keyhold_client_outbox_enqueue().
+ *
  * Returns: (transfer full): a new request without headers or body.
  *
  * Since: 0.1
@@ -85,6 +87,8 @@ keyhold_outbox_request_add_header (KeyholdOutboxRequest *self, const char *name,
  * @self: a #KeyholdOutboxRequest
  * @body: (nullable): the body, or %NULL for none
  *
+ * Sets the request's body, replacing any earlier one.
+ *
  * Since: 0.1
  */
 void
@@ -102,6 +106,8 @@ keyhold_outbox_request_set_body (KeyholdOutboxRequest *self, GBytes *body)
  * @self: a #KeyholdOutboxRequest
  * @seconds: after this many seconds an unfinished item expires; 0 for the
  *   agent's default (30 days)
+ *
+ * Sets how long the item may wait in the outbox before it expires.
  *
  * Since: 0.1
  */

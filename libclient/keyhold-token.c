@@ -43,6 +43,8 @@ keyhold_token_new (const char *value, gint64 expires_at, GError **error)
  * keyhold_token_ref:
  * @self: a #KeyholdToken
  *
+ * Takes a reference to @self.
+ *
  * Returns: (transfer full): @self, with one more reference.
  *
  * Since: 0.1
@@ -97,6 +99,8 @@ keyhold_token_get_value (KeyholdToken *self)
 /**
  * keyhold_token_get_expires_at:
  * @self: a #KeyholdToken
+ *
+ * Gets when the token expires.
  *
  * Returns: the Unix time (seconds) at which the token expires.
  *
