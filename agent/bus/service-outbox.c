@@ -5,6 +5,7 @@
 
 #include "bus/keyhold-dbus-generated.h"
 #include "bus/service-outbox.h"
+#include "outbox/outbox-request.h"
 
 typedef struct
 {
@@ -148,17 +149,6 @@ handle_enqueue (KeyholdDBusOutbox1 *skeleton,
 /* ---- Get and List ------------------------------------------------------------- */
 
 static GVariant *
-headers_variant (GPtrArray *names, GPtrArray *values)
-{
-  GVariantBuilder builder;
-
-  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ss)"));
-  for (guint i = 0; i < names->len; i++)
-    g_variant_builder_add (&builder, "(ss)", names->pdata[i], values->pdata[i]);
-  return g_variant_builder_end (&builder);
-}
-
-static GVariant *
 info_variant (const KeyholdOutboxItemInfo *info)
 {
   GVariantBuilder builder;
@@ -184,8 +174,8 @@ info_variant (const KeyholdOutboxItemInfo *info)
   if (info->response_body != NULL)
     {
       g_variant_builder_add (&builder, "{sv}", "response_headers",
-                             headers_variant (info->response_header_names,
-                                              info->response_header_values));
+                             keyhold_outbox_headers_variant (info->response_header_names,
+                                                             info->response_header_values));
       g_variant_builder_add (&builder, "{sv}", "response_body",
                              g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING,
                                                        info->response_body, TRUE));

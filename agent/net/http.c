@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "base/http-syntax.h"
 #include "net/http.h"
 
 G_DEFINE_QUARK (keyhold-http-error-quark, keyhold_http_error)
@@ -151,28 +152,6 @@ keyhold_http_request_free (KeyholdHttpRequest *request)
   g_free (request);
 }
 
-/* RFC 9110 §5.6.2 token: what header names and methods are made of. */
-static gboolean
-is_token (const char *string)
-{
-  if (*string == '\0')
-    return FALSE;
-  for (const char *c = string; *c != '\0'; c++)
-    if (!g_ascii_isalnum (*c) && strchr ("!#$%&'*+-.^_`|~", *c) == NULL)
-      return FALSE;
-  return TRUE;
-}
-
-/* RFC 9110 §5.5 field-value: visible characters, obs-text, SP and HTAB. */
-static gboolean
-is_field_value (const char *string)
-{
-  for (const guchar *c = (const guchar *) string; *c != '\0'; c++)
-    if ((*c < 0x20 && *c != '\t') || *c == 0x7f)
-      return FALSE;
-  return TRUE;
-}
-
 /* Headers whose value must come from us or from curl: credentials, and
  * the ones that frame the message, which a wrong value would desynchronise
  * from the body curl actually sends. */
@@ -191,9 +170,16 @@ is_reserved_header (const char *name)
 }
 
 gboolean
+keyhold_http_header_is_allowed (const char *name, const char *value)
+{
+  return keyhold_http_syntax_is_token (name) && keyhold_http_syntax_is_field_value (value)
+         && !is_reserved_header (name);
+}
+
+gboolean
 keyhold_http_request_add_header (KeyholdHttpRequest *request, const char *name, const char *value)
 {
-  if (!is_token (name) || !is_field_value (value) || is_reserved_header (name))
+  if (!keyhold_http_header_is_allowed (name, value))
     return FALSE;
 
   /* curl reads "Name:" as "drop this header"; "Name;" sends it empty. */
@@ -585,7 +571,7 @@ transfer_build_headers (Transfer *transfer, GError **error)
     {
       g_autofree char *line = NULL;
 
-      if (!is_field_value (request->content_type))
+      if (!keyhold_http_syntax_is_field_value (request->content_type))
         {
           g_propagate_error (error, invalid_request ("The body's content type is not a valid "
                                                      "header value"));
@@ -617,7 +603,7 @@ transfer_build_headers (Transfer *transfer, GError **error)
 static gboolean
 check_method (const KeyholdHttpRequest *request, GError **error)
 {
-  if (request->method == NULL || !is_token (request->method))
+  if (request->method == NULL || !keyhold_http_syntax_is_token (request->method))
     {
       g_propagate_error (error, invalid_request ("The HTTP method is not a valid token"));
       return FALSE;

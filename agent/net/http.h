@@ -69,12 +69,16 @@ void keyhold_http_free (KeyholdHttp *http);
 
 KeyholdHttpRequest *keyhold_http_request_new (const char *method, const char *url);
 void keyhold_http_request_free (KeyholdHttpRequest *request);
-/* Adds one "Name: value" header. Refuses (returns FALSE) names that are not
- * RFC 9110 tokens, values holding CR, LF, NUL or other control characters
- * (HTAB is fine), the Authorization header (use set_bearer), and the
- * headers that frame the message or belong to the connection (Host,
- * Content-Length, Transfer-Encoding, Connection, Keep-Alive, Upgrade, TE,
- * Trailer, Expect, Proxy-Authorization). */
+/* Whether keyhold_http_request_add_header () takes this header. Refuses
+ * names that are not RFC 9110 tokens, values holding CR, LF, NUL or other
+ * control characters (HTAB is fine), the Authorization header (use
+ * set_bearer), and the headers that frame the message or belong to the
+ * connection (Host, Content-Length, Transfer-Encoding, Connection,
+ * Keep-Alive, Upgrade, TE, Trailer, Expect, Proxy-Authorization). Pure:
+ * callers that take headers now and send them later check them with it. */
+gboolean keyhold_http_header_is_allowed (const char *name, const char *value);
+/* Adds one "Name: value" header, or returns FALSE if
+ * keyhold_http_header_is_allowed () refuses it. */
 gboolean keyhold_http_request_add_header (KeyholdHttpRequest *request,
                                           const char *name,
                                           const char *value);

@@ -5,8 +5,8 @@
 
 #include "accounts/accounts.h"
 #include "context.h"
+#include "outbox/outbox-request.h"
 #include "outbox/outbox-store.h"
-#include "base/url-policy.h"
 
 G_BEGIN_DECLS
 
@@ -14,7 +14,7 @@ G_BEGIN_DECLS
  * account's API, kept durably (outbox-store.c) and encrypted
  * (outbox-crypto.c), replayed in order per (account, queue) with the
  * account's current access token, and their outcomes kept for the owner
- * (DESIGN.md "Outbox replay", invariants 7 and 8).
+ * (ARCHITECTURE.md, "The life of an outbox item", invariants 7 and 8).
  *
  * Owners are caller identities from access.c, never bus names. Errors are
  * KEYHOLD_ERROR codes, ready for D-Bus.
@@ -22,18 +22,16 @@ G_BEGIN_DECLS
  * Signals: "item-changed" (const char *id, const char *state, int status),
  * once a state change is on disk ("sending" is not stored and is emitted
  * as the attempt starts). Property "storage-error" (string, "" when all is
- * well): why the database or the key cannot be used. */
+ * well): why the database or the key cannot be used.
+ *
+ * Requests, item infos and the per-item limits are in outbox-request.h.
+ * The implementation is in parts that share outbox-private.h: outbox.c
+ * (enqueue, life cycle), outbox-key.c (the key, sealing), outbox-sender.c
+ * (queues, attempts, replay, sweeps) and outbox-queries.c (get, list,
+ * cancel). */
 #define KEYHOLD_TYPE_OUTBOX (keyhold_outbox_get_type ())
 G_DECLARE_FINAL_TYPE (KeyholdOutbox, keyhold_outbox, KEYHOLD, OUTBOX, GObject)
 
-/* Per item. Exceeding a size limit is KEYHOLD_ERROR_QUOTA_EXCEEDED. */
-#define KEYHOLD_OUTBOX_MAX_URL_BYTES KEYHOLD_URL_POLICY_MAX_LENGTH
-#define KEYHOLD_OUTBOX_MAX_HEADERS 64
-#define KEYHOLD_OUTBOX_MAX_HEADER_BYTES (16 * 1024)
-#define KEYHOLD_OUTBOX_MAX_BODY_BYTES (1024 * 1024)
-#define KEYHOLD_OUTBOX_DEFAULT_MAX_AGE_S (30 * 24 * 60 * 60)
-#define KEYHOLD_OUTBOX_MAX_MAX_AGE_S (365 * 24 * 60 * 60)
-#define KEYHOLD_OUTBOX_MAX_QUEUE_NAME 64
 /* The first bytes of a response body kept for the owner. */
 #define KEYHOLD_OUTBOX_MAX_KEPT_RESPONSE_BYTES (64 * 1024)
 
@@ -44,53 +42,6 @@ G_DECLARE_FINAL_TYPE (KeyholdOutbox, keyhold_outbox, KEYHOLD, OUTBOX, GObject)
 /* How long finished items and their results stay readable. */
 #define KEYHOLD_OUTBOX_RETENTION_S (7 * 24 * 60 * 60)
 #define KEYHOLD_OUTBOX_MAX_LIST 1000
-
-/* A request as an application hands it over. */
-typedef struct
-{
-  char *method;
-  char *url;
-  /* Parallel arrays of header names and values. */
-  GPtrArray *header_names;
-  GPtrArray *header_values;
-  /* NULL for no body. */
-  GBytes *body;
-  /* 0 for KEYHOLD_OUTBOX_DEFAULT_MAX_AGE_S. */
-  guint max_age_s;
-} KeyholdOutboxRequest;
-
-KeyholdOutboxRequest *keyhold_outbox_request_new (const char *method, const char *url);
-void keyhold_outbox_request_add_header (KeyholdOutboxRequest *request,
-                                        const char *name,
-                                        const char *value);
-void keyhold_outbox_request_free (KeyholdOutboxRequest *request);
-
-/* An item as its owner may see it. Times are Unix seconds, 0 for none. */
-typedef struct
-{
-  char *id;
-  char *account;
-  char *queue;
-  char *method;
-  char *url;
-  char *idempotency_key;
-  KeyholdOutboxState state;
-  guint attempts;
-  gint64 created_s;
-  gint64 expires_s;
-  gint64 next_attempt_s;
-  gint64 finished_s;
-  int status;
-  char *reason;
-  /* The last response: set by keyhold_outbox_get_async () once there is
-   * one, never by keyhold_outbox_list_async (). */
-  GPtrArray *response_header_names;
-  GPtrArray *response_header_values;
-  GBytes *response_body;
-  gboolean response_truncated;
-} KeyholdOutboxItemInfo;
-
-void keyhold_outbox_item_info_free (KeyholdOutboxItemInfo *info);
 
 /* Starts replaying what the database holds once the outbox key is loaded
  * from the keyring. Without a usable store every call fails with
@@ -153,8 +104,5 @@ const char *keyhold_outbox_get_storage_error (KeyholdOutbox *self);
 /* Whether any item is still to be sent: the agent must not exit on idle
  * while it is. */
 gboolean keyhold_outbox_has_unfinished_items (KeyholdOutbox *self);
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (KeyholdOutboxRequest, keyhold_outbox_request_free)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (KeyholdOutboxItemInfo, keyhold_outbox_item_info_free)
 
 G_END_DECLS

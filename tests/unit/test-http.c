@@ -568,6 +568,15 @@ START_TEST (test_bad_headers_are_refused)
   ck_assert (!keyhold_http_request_add_header (request, "X A", "2"));
   ck_assert (!keyhold_http_request_add_header (request, "", "2"));
   ck_assert (keyhold_http_request_add_header (request, "Idempotency-Key", "\"3f1c\"\tx"));
+
+  /* The same answers without a request, for callers that check early. */
+  ck_assert (!keyhold_http_header_is_allowed ("Proxy-Authorization", "Basic x"));
+  ck_assert (!keyhold_http_header_is_allowed ("connection", "close"));
+  ck_assert (!keyhold_http_header_is_allowed ("Expect", "100-continue"));
+  ck_assert (!keyhold_http_header_is_allowed ("X-A", "1\r\nX-B: 2"));
+  ck_assert (!keyhold_http_header_is_allowed ("X A", "2"));
+  ck_assert (keyhold_http_header_is_allowed ("Accept", "application/json"));
+  ck_assert (keyhold_http_header_is_allowed ("X-Empty", ""));
 }
 END_TEST
 

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "outbox/outbox-crypto.h"
+#include "outbox/outbox-private.h"
+
+G_BEGIN_DECLS
+
+/* The outbox key, loaded from the keyring (outbox-crypto.c) on first use
+ * and bound to the database by its fingerprint, and the sealing of item
+ * parts with it. The seal and open functions need the key loaded. */
+
+/* A call that needs the key, continued by @func once the key is loaded,
+ * or failed with the reason it cannot be. */
+typedef void (*KeyholdOutboxKeyReadyFunc) (KeyholdOutbox *self, GTask *task);
+
+/* Starts loading the key unless it is loaded or loading, or there is no
+ * store. A failure sets key_error and tries again later. */
+void keyhold_outbox_load_key (KeyholdOutbox *self);
+/* Takes @task. The store must be usable. */
+void keyhold_outbox_when_key_ready (KeyholdOutbox *self,
+                                    GTask *task,
+                                    KeyholdOutboxKeyReadyFunc func);
+/* Fails every call waiting for the key with @error. */
+void keyhold_outbox_fail_key_waiters (KeyholdOutbox *self, const GError *error);
+
+GBytes *keyhold_outbox_seal_string (KeyholdOutbox *self,
+                                    const char *id,
+                                    KeyholdOutboxPart part,
+                                    const char *text);
+/* Takes @value if it is floating. */
+GBytes *keyhold_outbox_seal_variant (KeyholdOutbox *self,
+                                     const char *id,
+                                     KeyholdOutboxPart part,
+                                     GVariant *value);
+/* Opens a sealed URL. */
+char *keyhold_outbox_open_string (KeyholdOutbox *self,
+                                  const char *id,
+                                  GBytes *sealed,
+                                  GError **error);
+/* Returns a full reference to a value of @type. */
+GVariant *keyhold_outbox_open_variant (KeyholdOutbox *self,
+                                       const char *id,
+                                       KeyholdOutboxPart part,
+                                       const char *type,
+                                       GBytes *sealed,
+                                       GError **error);
+
+G_END_DECLS
