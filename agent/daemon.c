@@ -68,7 +68,9 @@ stop (KeyholdDaemon *self, int exit_status)
 /* ---- the log: modules return or report failures, the daemon writes them -- */
 
 static void
-log_account_failure (KeyholdAccount *account, const char *what, const GError *error,
+log_account_failure (KeyholdAccount *account,
+                     const char *what,
+                     const GError *error,
                      gpointer user_data)
 {
   const char *name = keyhold_account_get_config (account)->name;
@@ -101,7 +103,8 @@ static void
 on_account_removed (KeyholdAccount *account, gpointer user_data)
 {
   KeyholdDaemon *self = user_data;
-  g_autofree char *path = keyhold_contract_account_path (keyhold_account_get_config (account)->name);
+  g_autofree char *path
+      = keyhold_contract_account_path (keyhold_account_get_config (account)->name);
 
   g_signal_handlers_disconnect_by_func (account, log_account_failure, NULL);
   g_dbus_object_manager_server_unexport (self->object_manager, path);
@@ -122,8 +125,11 @@ on_sign_in_progress (const char *handle, const char *caller, GVariant *info, gpo
 }
 
 static void
-on_sign_in_finished (const char *handle, const char *caller, KeyholdAccount *account,
-                     const GError *error, gpointer user_data)
+on_sign_in_finished (const char *handle,
+                     const char *caller,
+                     KeyholdAccount *account,
+                     const GError *error,
+                     gpointer user_data)
 {
   KeyholdDaemon *self = user_data;
   const char *name = keyhold_account_get_config (account)->name;
@@ -186,7 +192,8 @@ export_objects (KeyholdDaemon *self, GDBusConnection *connection, GError **error
                           G_BINDING_SYNC_CREATE);
 
   if (!g_dbus_interface_skeleton_export (self->agent_service, connection, KEYHOLD_AGENT_PATH, error)
-      || !g_dbus_interface_skeleton_export (self->outbox_service, connection, KEYHOLD_AGENT_PATH, error))
+      || !g_dbus_interface_skeleton_export (self->outbox_service, connection, KEYHOLD_AGENT_PATH,
+                                            error))
     return FALSE;
   g_dbus_object_manager_server_set_connection (self->object_manager, connection);
   return TRUE;
@@ -234,8 +241,7 @@ on_system_bus (GObject *source, GAsyncResult *result, gpointer user_data)
    * wall-clock checks on every token request still hold. */
   if (system_bus == NULL)
     g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "MESSAGE",
-                      "No system bus, so suspend and resume are not watched: %s",
-                      error->message);
+                      "No system bus, so suspend and resume are not watched: %s", error->message);
   self->system_events = keyhold_system_events_new (system_bus, on_system_event, self);
 }
 
@@ -263,9 +269,9 @@ on_name_acquired (GDBusConnection *connection, const char *name, gpointer user_d
       keyhold_idle_exit_add_busy_check (self->idle_exit,
                                         (KeyholdIdleExitBusyFunc) keyhold_accounts_any_signed_in,
                                         self->accounts);
-      keyhold_idle_exit_add_busy_check (self->idle_exit,
-                                        (KeyholdIdleExitBusyFunc) keyhold_outbox_has_unfinished_items,
-                                        self->outbox);
+      keyhold_idle_exit_add_busy_check (
+          self->idle_exit, (KeyholdIdleExitBusyFunc) keyhold_outbox_has_unfinished_items,
+          self->outbox);
     }
 }
 
@@ -312,8 +318,8 @@ keyhold_daemon_set_idle_timeout (KeyholdDaemon *self, guint seconds)
 void
 keyhold_daemon_start (KeyholdDaemon *self)
 {
-  GBusNameOwnerFlags flags = G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT
-                             | G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE;
+  GBusNameOwnerFlags flags
+      = G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT | G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE;
 
   if (self->replace)
     flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE;
@@ -324,8 +330,8 @@ keyhold_daemon_start (KeyholdDaemon *self)
                                                         log_provider_store_failure, NULL);
   self->cancellable = g_cancellable_new ();
   g_bus_get (G_BUS_TYPE_SYSTEM, self->cancellable, on_system_bus, self);
-  self->owner_id = g_bus_own_name (G_BUS_TYPE_SESSION, KEYHOLD_AGENT_BUS_NAME, flags, on_bus_acquired,
-                                   on_name_acquired, on_name_lost, self, NULL);
+  self->owner_id = g_bus_own_name (G_BUS_TYPE_SESSION, KEYHOLD_AGENT_BUS_NAME, flags,
+                                   on_bus_acquired, on_name_acquired, on_name_lost, self, NULL);
 }
 
 static void

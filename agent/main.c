@@ -84,7 +84,7 @@ main (int argc, char **argv)
   sigint_id = g_unix_signal_add (SIGINT, on_terminate_signal, &run);
 
   daemon = keyhold_daemon_new (replace);
-  keyhold_daemon_set_idle_timeout (daemon, (guint)idle_timeout_s);
+  keyhold_daemon_set_idle_timeout (daemon, (guint) idle_timeout_s);
   g_signal_connect (daemon, "stopped", G_CALLBACK (on_daemon_stopped), &run);
   keyhold_daemon_start (daemon);
 

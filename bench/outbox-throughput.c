@@ -62,9 +62,9 @@ enqueue_parameters (const char *account, const char *queue, const char *url)
   g_variant_builder_add (&request, "{sv}", "url", g_variant_new_string (url));
   g_variant_builder_add (&request, "{sv}", "headers",
                          g_variant_new_parsed ("[('Content-Type', 'application/octet-stream')]"));
-  g_variant_builder_add (&request, "{sv}", "body",
-                         g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, request_body, BODY_SIZE,
-                                                    1));
+  g_variant_builder_add (
+      &request, "{sv}", "body",
+      g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, request_body, BODY_SIZE, 1));
   return g_variant_new ("(ssa{sv})", account, queue, &request);
 }
 
@@ -74,11 +74,10 @@ enqueue_sync_or_die (GDBusConnection *connection, const char *account, const cha
   g_autoptr (GError) error = NULL;
   g_autoptr (GVariant) reply = NULL;
 
-  reply = g_dbus_connection_call_sync (connection, KEYHOLD_AGENT_BUS_NAME, KEYHOLD_AGENT_PATH,
-                                       KEYHOLD_OUTBOX1_INTERFACE, "Enqueue",
-                                       enqueue_parameters (account, "latency", url),
-                                       G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_NONE,
-                                       CALL_TIMEOUT_MS, NULL, &error);
+  reply = g_dbus_connection_call_sync (
+      connection, KEYHOLD_AGENT_BUS_NAME, KEYHOLD_AGENT_PATH, KEYHOLD_OUTBOX1_INTERFACE, "Enqueue",
+      enqueue_parameters (account, "latency", url), G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_NONE,
+      CALL_TIMEOUT_MS, NULL, &error);
   if (reply == NULL)
     bench_die ("Enqueue failed: %s", error->message);
 }
@@ -174,8 +173,13 @@ static double own_cpu_seconds (void);
  * its own) until @target calls were issued or @budget_s ran out. Fatal
  * when any call fails: a figure with failures in it would mislead. */
 static CallResult
-run_calls (KeyholdTestEnv *env, GPtrArray *connections, const CallKind *kind, const char *account,
-           const char *url, guint target, double budget_s)
+run_calls (KeyholdTestEnv *env,
+           GPtrArray *connections,
+           const CallKind *kind,
+           const char *account,
+           const char *url,
+           guint target,
+           double budget_s)
 {
   double started = bench_now_us ();
   double agent_cpu_before = agent_cpu_seconds (env), own_cpu_before = own_cpu_seconds ();
@@ -189,7 +193,7 @@ run_calls (KeyholdTestEnv *env, GPtrArray *connections, const CallKind *kind, co
 
   for (guint i = 0; i < connections->len && run.issued < target; i++)
     {
-      callers[i] = (Caller){ &run, connections->pdata[i], g_strdup_printf ("q%u", i) };
+      callers[i] = (Caller) { &run, connections->pdata[i], g_strdup_printf ("q%u", i) };
       issue_call (&callers[i]);
     }
   while (run.in_flight > 0)
@@ -198,7 +202,7 @@ run_calls (KeyholdTestEnv *env, GPtrArray *connections, const CallKind *kind, co
     g_free (callers[i].queue);
   if (run.failed > 0)
     bench_die ("%u of %u %s calls failed, the first with: %s", run.failed, run.issued, kind->method,
-         run.first_error);
+               run.first_error);
   result.completed = run.completed;
   result.seconds = (bench_now_us () - started) / 1e6;
   result.agent_cpu_us = (agent_cpu_seconds (env) - agent_cpu_before) * 1e6 / run.completed;
@@ -207,8 +211,12 @@ run_calls (KeyholdTestEnv *env, GPtrArray *connections, const CallKind *kind, co
 }
 
 static CallResult
-run_enqueues (KeyholdTestEnv *env, GPtrArray *connections, const char *account, const char *url,
-              guint target, double budget_s)
+run_enqueues (KeyholdTestEnv *env,
+              GPtrArray *connections,
+              const char *account,
+              const char *url,
+              guint target,
+              double budget_s)
 {
   return run_calls (env, connections, &enqueue_call, account, url, target, budget_s);
 }
@@ -225,7 +233,7 @@ static guint64
 agent_rss_kib (KeyholdTestEnv *env)
 {
   g_autofree char *path
-      = g_strdup_printf ("/proc/%d/status", (int)keyhold_test_env_get_agent_pid (env));
+      = g_strdup_printf ("/proc/%d/status", (int) keyhold_test_env_get_agent_pid (env));
   g_autofree char *status = NULL;
   const char *line;
 
@@ -243,7 +251,7 @@ static double
 agent_cpu_seconds (KeyholdTestEnv *env)
 {
   g_autofree char *path
-      = g_strdup_printf ("/proc/%d/stat", (int)keyhold_test_env_get_agent_pid (env));
+      = g_strdup_printf ("/proc/%d/stat", (int) keyhold_test_env_get_agent_pid (env));
   g_autofree char *stat = NULL;
   g_auto (GStrv) fields = NULL;
   const char *after_name;
@@ -379,7 +387,7 @@ typedef struct
 static void
 die_with_parent (gpointer user_data)
 {
-  (void)user_data;
+  (void) user_data;
   prctl (PR_SET_PDEATHSIG, SIGKILL);
 }
 
@@ -406,8 +414,7 @@ free_port (void)
   g_autoptr (GSocketAddress) bound = NULL;
   g_autoptr (GError) error = NULL;
 
-  socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
-                         &error);
+  socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
   if (socket == NULL || !g_socket_bind (socket, any, FALSE, &error)
       || (bound = g_socket_get_local_address (socket, &error)) == NULL)
     bench_die ("cannot find a free port: %s", error->message);
@@ -546,13 +553,28 @@ curl_requests_per_s (Nginx *nginx, guint count)
   g_autoptr (GError) error = NULL;
   guint64 before = nginx_requests (nginx);
   double started, seconds;
-  const char *argv[] = { "curl", "--silent", "--no-progress-meter", "--show-error", "--parallel", "--parallel-max", "16",
-                         "-X", "POST", "-H", "Content-Type: application/octet-stream", "-H",
+  const char *argv[] = { "curl",
+                         "--silent",
+                         "--no-progress-meter",
+                         "--show-error",
+                         "--parallel",
+                         "--parallel-max",
+                         "16",
+                         "-X",
+                         "POST",
+                         "-H",
+                         "Content-Type: application/octet-stream",
+                         "-H",
                          "Authorization: Bearer bench-token-of-similar-length-0123456789",
-                         "-H", "Idempotency-Key: \"00000000-0000-4000-8000-000000000000\"",
-                         "--data-binary", body_arg, "--config", urls_path, NULL };
+                         "-H",
+                         "Idempotency-Key: \"00000000-0000-4000-8000-000000000000\"",
+                         "--data-binary",
+                         body_arg,
+                         "--config",
+                         urls_path,
+                         NULL };
 
-  if (!g_file_set_contents (body_path, (const char *)request_body, BODY_SIZE, NULL))
+  if (!g_file_set_contents (body_path, (const char *) request_body, BODY_SIZE, NULL))
     bench_die ("cannot write %s", body_path);
   for (guint i = 0; i < count; i++)
     g_string_append_printf (urls, "url = \"http://127.0.0.1:%u/items/%u\"\n", nginx->port, i);
@@ -566,7 +588,7 @@ curl_requests_per_s (Nginx *nginx, guint count)
   seconds = (bench_now_us () - started) / 1e6;
   if (nginx_requests (nginx) - before != count)
     bench_die ("nginx logged %" G_GUINT64_FORMAT " requests from curl, not %u",
-         nginx_requests (nginx) - before, count);
+               nginx_requests (nginx) - before, count);
   return count / seconds;
 }
 
@@ -576,7 +598,10 @@ curl_requests_per_s (Nginx *nginx, guint count)
  * so the items queued for it in sections 1 and 3a may go out too. The heads of the queues tried
  * once while nginx was down, so they may wait out their first backoff. */
 static double
-drain_after_restart (KeyholdTestEnv *env, Nginx *nginx, GPtrArray *connections, const char *url,
+drain_after_restart (KeyholdTestEnv *env,
+                     Nginx *nginx,
+                     GPtrArray *connections,
+                     const char *url,
                      guint count)
 {
   guint64 before;
@@ -611,12 +636,13 @@ drain_after_restart (KeyholdTestEnv *env, Nginx *nginx, GPtrArray *connections, 
 static void
 add_drain_account (KeyholdTestEnv *env, Nginx *nginx)
 {
-  g_autofree char *cli = g_build_filename (g_getenv ("KEYHOLD_BUILD_DIR"), "examples", "keyhold",
-                                           NULL);
+  g_autofree char *cli
+      = g_build_filename (g_getenv ("KEYHOLD_BUILD_DIR"), "examples", "keyhold", NULL);
   g_autofree char *origin = nginx_url (nginx, "");
-  const char *argv[] = { cli,         "account",    "add",         DRAIN_ACCOUNT,
-                         "--issuer",  keyhold_test_env_get_issuer (env), "--client-id",
-                         "test-client", "--api-origin", origin,      NULL };
+  const char *argv[] = { cli,           "account",     "add",
+                         DRAIN_ACCOUNT, "--issuer",    keyhold_test_env_get_issuer (env),
+                         "--client-id", "test-client", "--api-origin",
+                         origin,        NULL };
   g_autofree char *err = NULL;
 
   if (keyhold_test_env_run (env, argv, NULL, &err) != 0)
@@ -640,7 +666,7 @@ main (void)
 
   bench_default_environment ();
   for (guint i = 0; i < BODY_SIZE; i++)
-    request_body[i] = (guint8)g_random_int ();
+    request_body[i] = (guint8) g_random_int ();
 
   env = keyhold_test_env_start (KEYHOLD_TEST_ENV_KEYRING | KEYHOLD_TEST_ENV_MOCK
                                 | KEYHOLD_TEST_ENV_AGENT);
@@ -681,8 +707,7 @@ main (void)
   {
     g_autofree char *fs_type = filesystem_type (keyhold_test_env_get_tmpdir (env));
 
-    printf ("items per run: %u; agent database and baseline on %s\n", THROUGHPUT_ITEMS,
-            fs_type);
+    printf ("items per run: %u; agent database and baseline on %s\n", THROUGHPUT_ITEMS, fs_type);
   }
   printf ("sqlite one-fsync-per-insert baseline items/s: %.0f\n", baseline);
   printf ("keyhold 1-client items/s: %.0f\n", calls_per_s (&single));
@@ -703,8 +728,7 @@ main (void)
 
   bench_print_section ("2. Drain rate to nginx (return 204)");
   /* Enqueueing 10,000 items must fit the time budget alongside the rest. */
-  drain_items = calls_per_s (&parallel) * 30 >= DRAIN_ITEMS ? DRAIN_ITEMS
-                                                                          : DRAIN_ITEMS_SMALL;
+  drain_items = calls_per_s (&parallel) * 30 >= DRAIN_ITEMS ? DRAIN_ITEMS : DRAIN_ITEMS_SMALL;
   if (drain_items != DRAIN_ITEMS)
     printf ("SCALED DOWN: %u items instead of %u (enqueue too slow for the time budget)\n",
             drain_items, DRAIN_ITEMS);
@@ -719,12 +743,12 @@ main (void)
     drain_done = wait_for_requests (&nginx, target, DRAIN_TIMEOUT_S);
     if (drain_done == 0)
       bench_die ("nginx saw only %" G_GUINT64_FORMAT " of %u requests after %.0f s",
-           nginx_requests (&nginx) - (target - drain_items), drain_items, DRAIN_TIMEOUT_S);
+                 nginx_requests (&nginx) - (target - drain_items), drain_items, DRAIN_TIMEOUT_S);
   }
   drain_per_s = drain_items / ((drain_done - drain_start) / 1e6);
   curl_per_s = curl_requests_per_s (&nginx, drain_items);
-  printf ("items: %u on %u queues, measured from the first Enqueue to the last 204\n",
-          drain_items, MANY_CLIENTS);
+  printf ("items: %u on %u queues, measured from the first Enqueue to the last 204\n", drain_items,
+          MANY_CLIENTS);
   printf ("enqueue phase s: %.2f, last delivery s: %.2f\n", drain_enqueue.seconds,
           (drain_done - drain_start) / 1e6);
   printf ("keyhold drain items/s: %.0f\n", drain_per_s);
@@ -754,13 +778,12 @@ main (void)
   printf ("items queued during measurement: at least %u\n", queued);
   printf ("enqueue latency p50 us (full): %.0f\n", full.p50_us);
   printf ("enqueue latency p99 us (full): %.0f\n", full.p99_us);
-  printf ("agent VmRSS KiB (full): %" G_GUINT64_FORMAT
-          " (the agent was restarted in section 2)\n",
+  printf ("agent VmRSS KiB (full): %" G_GUINT64_FORMAT " (the agent was restarted in section 2)\n",
           full.rss_kib);
   printf ("ratio latency p50 full/empty: %.2f\n", bench_ratio (full.p50_us, empty.p50_us));
   printf ("ratio latency p99 full/empty: %.2f\n", bench_ratio (full.p99_us, empty.p99_us));
   printf ("ratio VmRSS full/empty: %.2f\n",
-          bench_ratio ((double)full.rss_kib, (double)empty.rss_kib));
+          bench_ratio ((double) full.rss_kib, (double) empty.rss_kib));
 
   printf ("\nmeasured in %.0f s; informational only, the exit code does not depend on speed\n",
           (bench_now_us () - started) / 1e6);

@@ -104,7 +104,7 @@ bench_init (Bench *bench, KeyholdTestEnv *env)
 {
   bench->env = env;
   bench->account_path = keyhold_test_account_path (ACCOUNT_NAME);
-  bench->calls[CALL_PING] = (BenchCall){
+  bench->calls[CALL_PING] = (BenchCall) {
     .label = "Peer.Ping",
     .key = "ping",
     .object_path = KEYHOLD_AGENT_PATH,
@@ -113,7 +113,7 @@ bench_init (Bench *bench, KeyholdTestEnv *env)
     .parameters = no_parameters,
     .reply_type = "()",
   };
-  bench->calls[CALL_TOKEN] = (BenchCall){
+  bench->calls[CALL_TOKEN] = (BenchCall) {
     .label = "Account1.GetAccessToken",
     .key = "getaccesstoken",
     .object_path = bench->account_path,
@@ -122,7 +122,7 @@ bench_init (Bench *bench, KeyholdTestEnv *env)
     .parameters = default_token_parameters,
     .reply_type = "(sx)",
   };
-  bench->calls[CALL_PROPERTY] = (BenchCall){
+  bench->calls[CALL_PROPERTY] = (BenchCall) {
     .label = "Properties.Get(Version)",
     .key = "properties-get",
     .object_path = bench->account_path,
@@ -148,7 +148,9 @@ call_sync_or_die (GDBusConnection *connection, const BenchCall *call)
 }
 
 static void
-call_async (GDBusConnection *connection, const BenchCall *call, GAsyncReadyCallback callback,
+call_async (GDBusConnection *connection,
+            const BenchCall *call,
+            GAsyncReadyCallback callback,
             gpointer user_data)
 {
   g_dbus_connection_call (connection, KEYHOLD_AGENT_BUS_NAME, call->object_path, call->interface,
@@ -239,8 +241,10 @@ report_latency (Bench *bench)
     }
   for (guint k = CALL_TOKEN; k < N_CALLS; k++)
     {
-      printf ("ratio %s/ping p50: %.2f\n", bench->calls[k].key, bench_ratio (p50[k], p50[CALL_PING]));
-      printf ("ratio %s/ping p99: %.2f\n", bench->calls[k].key, bench_ratio (p99[k], p99[CALL_PING]));
+      printf ("ratio %s/ping p50: %.2f\n", bench->calls[k].key,
+              bench_ratio (p50[k], p50[CALL_PING]));
+      printf ("ratio %s/ping p99: %.2f\n", bench->calls[k].key,
+              bench_ratio (p99[k], p99[CALL_PING]));
     }
   printf ("ratio getaccesstoken/properties-get p50: %.2f\n",
           bench_ratio (p50[CALL_TOKEN], p50[CALL_PROPERTY]));
@@ -303,7 +307,7 @@ run_clients (GPtrArray *connections, const BenchCall *call, double seconds, guin
 
   for (guint i = 0; i < connections->len; i++)
     {
-      clients[i] = (Client){ &run, connections->pdata[i], call };
+      clients[i] = (Client) { &run, connections->pdata[i], call };
       issue_call (&clients[i]);
     }
   while (run.in_flight > 0)
@@ -333,7 +337,7 @@ measure_throughput (Bench *bench, guint n_clients)
   token_calls += run_clients (connections, token, half, &failed);
   token_calls += run_clients (connections, token, half, &failed);
   ping_calls += run_clients (connections, ping, half, &failed);
-  return (Throughput){ ping_calls / THROUGHPUT_SECONDS, token_calls / THROUGHPUT_SECONDS, failed };
+  return (Throughput) { ping_calls / THROUGHPUT_SECONDS, token_calls / THROUGHPUT_SECONDS, failed };
 }
 
 static void
@@ -546,9 +550,10 @@ fire_at_expired_token (Bench *bench, GPtrArray *connections, guint callers)
   if (burst.first_error != NULL)
     fprintf (stderr, "token-latency: first failure in the burst: %s\n", burst.first_error);
   g_free (burst.first_error);
-  return (BurstResult){ keyhold_test_count_token_requests (bench->env, "refresh_token")
-                            - refreshes_before,
-                        burst.failed, (burst.last_answer_us - start) / 1e3, burst.expiries_differ };
+  return (BurstResult) { keyhold_test_count_token_requests (bench->env, "refresh_token")
+                             - refreshes_before,
+                         burst.failed, (burst.last_answer_us - start) / 1e3,
+                         burst.expiries_differ };
 }
 
 static void

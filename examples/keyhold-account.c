@@ -50,8 +50,8 @@ account_add (GStrv args)
   client = keyhold_client_new_sync (NULL, &error);
   if (client != NULL)
     account = keyhold_client_add_account_sync (client, args[1], issuer, client_id,
-                                               (const char *const *)scopes,
-                                               (const char *const *)api_origins, NULL, &error);
+                                               (const char *const *) scopes,
+                                               (const char *const *) api_origins, NULL, &error);
   if (account == NULL)
     return keyhold_cli_report_error (error);
 
@@ -87,15 +87,16 @@ account_list (GStrv args)
     {
       g_ptr_array_add (names, keyhold_cli_printable (keyhold_account_get_name (l->data)));
       g_ptr_array_add (issuers, keyhold_cli_printable (keyhold_account_get_issuer (l->data)));
-      name_width = MAX (name_width, (int)strlen (g_ptr_array_index (names, names->len - 1)));
-      issuer_width = MAX (issuer_width, (int)strlen (g_ptr_array_index (issuers, issuers->len - 1)));
+      name_width = MAX (name_width, (int) strlen (g_ptr_array_index (names, names->len - 1)));
+      issuer_width
+          = MAX (issuer_width, (int) strlen (g_ptr_array_index (issuers, issuers->len - 1)));
     }
 
   i = 0;
   for (GList *l = accounts; l != NULL; l = l->next, i++)
     {
-      g_print ("%-*s  %-*s  %s\n", name_width, (char *)g_ptr_array_index (names, i), issuer_width,
-               (char *)g_ptr_array_index (issuers, i),
+      g_print ("%-*s  %-*s  %s\n", name_width, (char *) g_ptr_array_index (names, i), issuer_width,
+               (char *) g_ptr_array_index (issuers, i),
                keyhold_cli_state_name (keyhold_account_get_state (l->data)));
     }
 

@@ -47,7 +47,9 @@ GQuark keyhold_cli_error_quark (void);
 
 /* keyhold.c */
 int keyhold_cli_dispatch (const KeyholdCliCommand *commands, GStrv args);
-gboolean keyhold_cli_parse_options (GOptionContext *context, GStrv *args, guint n_positional,
+gboolean keyhold_cli_parse_options (GOptionContext *context,
+                                    GStrv *args,
+                                    guint n_positional,
                                     GError **error);
 int keyhold_cli_report_error (const GError *error);
 char *keyhold_cli_describe_error (const GError *error);
@@ -56,7 +58,8 @@ char *keyhold_cli_printable (const char *text);
 const char *keyhold_cli_state_name (KeyholdAccountState state);
 
 /* NO_SUCH_ACCOUNT when @client has no account @name. */
-KeyholdAccount *keyhold_cli_lookup_account (KeyholdClient *client, const char *name,
+KeyholdAccount *keyhold_cli_lookup_account (KeyholdClient *client,
+                                            const char *name,
                                             GError **error);
 
 /* Commands */

@@ -191,7 +191,8 @@ keyhold_cli_login (GStrv args)
   client = keyhold_client_new_sync (NULL, &error);
   if (client == NULL)
     return keyhold_cli_report_error (error);
-  if (run_sign_in (client, name, browser ? KEYHOLD_SIGN_IN_METHOD_BROWSER : KEYHOLD_SIGN_IN_METHOD_DEVICE,
+  if (run_sign_in (client, name,
+                   browser ? KEYHOLD_SIGN_IN_METHOD_BROWSER : KEYHOLD_SIGN_IN_METHOD_DEVICE,
                    &error))
     return report_signed_in (client, name);
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))

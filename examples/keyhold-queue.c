@@ -85,8 +85,8 @@ queue_add (GStrv args)
   g_auto (GStrv) header_lines = NULL;
   int max_age_s = 0;
   const GOptionEntry entries[] = {
-    { "data", 'd', 0, G_OPTION_ARG_STRING, &data,
-      "The request body, or @FILE to read it from FILE", "DATA" },
+    { "data", 'd', 0, G_OPTION_ARG_STRING, &data, "The request body, or @FILE to read it from FILE",
+      "DATA" },
     { "header", 'H', 0, G_OPTION_ARG_STRING_ARRAY, &header_lines,
       "A request header; repeat for more", "'NAME: VALUE'" },
     { "queue", 'q', 0, G_OPTION_ARG_STRING, &queue,
@@ -160,8 +160,8 @@ parse_states (GStrv names, GError **error)
 
       if (state == NULL || state->value == KEYHOLD_OUTBOX_STATE_UNKNOWN)
         {
-          g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT,
-                       "Unknown state \"%s\"", names[i]);
+          g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT, "Unknown state \"%s\"",
+                       names[i]);
           return NULL;
         }
       g_array_append_val (parsed, state->value);
@@ -204,7 +204,7 @@ queue_list (GStrv args)
   for (;;)
     {
       g_autolist (KeyholdOutboxItem) items = keyhold_client_outbox_list_sync (
-          client, account, queue, (const KeyholdOutboxState *)wanted_states->data,
+          client, account, queue, (const KeyholdOutboxState *) wanted_states->data,
           wanted_states->len, after, LIST_PAGE, NULL, &error);
 
       if (error != NULL)

@@ -284,8 +284,7 @@ watch_accounts (KeyholdClient *client)
     watch_account (&watch, l->data);
   g_signal_connect (client, "account-added", G_CALLBACK (on_account_added), &watch);
   g_signal_connect (client, "account-removed", G_CALLBACK (on_account_removed), &watch);
-  g_signal_connect (client, "notify::agent-running", G_CALLBACK (on_agent_running_changed),
-                    &watch);
+  g_signal_connect (client, "notify::agent-running", G_CALLBACK (on_agent_running_changed), &watch);
   sigint_id = g_unix_signal_add (SIGINT, on_interrupt, watch.loop);
   sigterm_id = g_unix_signal_add (SIGTERM, on_interrupt, watch.loop);
 

@@ -58,8 +58,8 @@ keyhold_cli_token (GStrv args)
   if (client != NULL)
     account = keyhold_cli_lookup_account (client, args[1], &error);
   if (account != NULL)
-    token = keyhold_account_get_token_sync (account, (const char *const *)scopes, audience,
-                                            (guint)min_validity, NULL, &error);
+    token = keyhold_account_get_token_sync (account, (const char *const *) scopes, audience,
+                                            (guint) min_validity, NULL, &error);
   if (token == NULL || !write_token_line (keyhold_token_get_value (token), &error))
     return keyhold_cli_report_error (error);
   return KEYHOLD_CLI_EXIT_SUCCESS;

@@ -32,7 +32,7 @@ format_usage (const KeyholdCliCommand *commands, const char *prefix)
   int width = 0;
 
   for (const KeyholdCliCommand *command = commands; command->name != NULL; command++)
-    width = MAX (width, (int)strlen (command->synopsis));
+    width = MAX (width, (int) strlen (command->synopsis));
 
   g_string_append_printf (usage, "Usage:\n  %s COMMAND [OPTION%s] [ARGUMENT%s]\n\nCommands:\n",
                           prefix, keyhold_cli_glyph (KEYHOLD_CLI_GLYPH_ELLIPSIS),
@@ -186,12 +186,12 @@ keyhold_cli_glyph (KeyholdCliGlyph glyph)
 
   switch (glyph)
     {
-      case KEYHOLD_CLI_GLYPH_ARROW:
-        return utf8 ? "→" : "->";
-      case KEYHOLD_CLI_GLYPH_ELLIPSIS:
-        return utf8 ? "…" : "...";
-      default:
-        g_assert_not_reached ();
+    case KEYHOLD_CLI_GLYPH_ARROW:
+      return utf8 ? "→" : "->";
+    case KEYHOLD_CLI_GLYPH_ELLIPSIS:
+      return utf8 ? "…" : "...";
+    default:
+      g_assert_not_reached ();
     }
 }
 

@@ -9,7 +9,8 @@ G_BEGIN_DECLS
  * org.keyhold.Account1 @properties (a{sv}) it announced. The object stays
  * bound to the path, not to one agent process, so it keeps working when
  * the agent restarts. */
-KeyholdAccount *keyhold_account_new (GDBusConnection *connection, const char *object_path,
+KeyholdAccount *keyhold_account_new (GDBusConnection *connection,
+                                     const char *object_path,
                                      GVariant *properties);
 const char *keyhold_account_get_object_path (KeyholdAccount *self);
 /* Takes the values of @properties (a{sv}) that differ from the known ones

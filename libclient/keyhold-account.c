@@ -92,7 +92,7 @@ state_from_string (const char *text)
   g_autoptr (GEnumClass) states = g_type_class_ref (KEYHOLD_TYPE_ACCOUNT_STATE);
   GEnumValue *state = g_enum_get_value_by_nick (states, text);
 
-  return state != NULL ? (KeyholdAccountState)state->value : KEYHOLD_ACCOUNT_STATE_UNKNOWN;
+  return state != NULL ? (KeyholdAccountState) state->value : KEYHOLD_ACCOUNT_STATE_UNKNOWN;
 }
 
 static guint
@@ -141,7 +141,8 @@ keyhold_account_update (KeyholdAccount *self, GVariant *properties_dict)
 }
 
 KeyholdAccount *
-keyhold_account_new (GDBusConnection *connection, const char *object_path,
+keyhold_account_new (GDBusConnection *connection,
+                     const char *object_path,
                      GVariant *properties_dict)
 {
   KeyholdAccount *self = g_object_new (KEYHOLD_TYPE_ACCOUNT, NULL);
@@ -360,9 +361,14 @@ keyhold_account_get_last_error (KeyholdAccount *self)
 }
 
 static void
-call_account_method (KeyholdAccount *self, const char *method, GVariant *parameters,
-                     const char *reply_type, gpointer source_tag, GCancellable *cancellable,
-                     GAsyncReadyCallback callback, gpointer user_data)
+call_account_method (KeyholdAccount *self,
+                     const char *method,
+                     GVariant *parameters,
+                     const char *reply_type,
+                     gpointer source_tag,
+                     GCancellable *cancellable,
+                     GAsyncReadyCallback callback,
+                     gpointer user_data)
 {
   GTask *task = g_task_new (self, cancellable, callback, user_data);
 
@@ -399,9 +405,13 @@ propagate_reply (KeyholdAccount *self, GAsyncResult *result, gpointer source_tag
  * Since: 0.1
  */
 void
-keyhold_account_get_token (KeyholdAccount *self, const char *const *scopes, const char *audience,
-                           guint min_validity, GCancellable *cancellable,
-                           GAsyncReadyCallback callback, gpointer user_data)
+keyhold_account_get_token (KeyholdAccount *self,
+                           const char *const *scopes,
+                           const char *audience,
+                           guint min_validity,
+                           GCancellable *cancellable,
+                           GAsyncReadyCallback callback,
+                           gpointer user_data)
 {
   static const char *const no_scopes[] = { NULL };
 
@@ -458,8 +468,11 @@ keyhold_account_get_token_finish (KeyholdAccount *self, GAsyncResult *result, GE
  * Since: 0.1
  */
 KeyholdToken *
-keyhold_account_get_token_sync (KeyholdAccount *self, const char *const *scopes,
-                                const char *audience, guint min_validity, GCancellable *cancellable,
+keyhold_account_get_token_sync (KeyholdAccount *self,
+                                const char *const *scopes,
+                                const char *audience,
+                                guint min_validity,
+                                GCancellable *cancellable,
                                 GError **error)
 {
   g_auto (KeyholdSync) sync = { 0 };
@@ -485,8 +498,10 @@ keyhold_account_get_token_sync (KeyholdAccount *self, const char *const *scopes,
  * Since: 0.1
  */
 void
-keyhold_account_get_identity (KeyholdAccount *self, GCancellable *cancellable,
-                              GAsyncReadyCallback callback, gpointer user_data)
+keyhold_account_get_identity (KeyholdAccount *self,
+                              GCancellable *cancellable,
+                              GAsyncReadyCallback callback,
+                              gpointer user_data)
 {
   g_return_if_fail (KEYHOLD_IS_ACCOUNT (self));
 
@@ -557,8 +572,10 @@ keyhold_account_get_identity_sync (KeyholdAccount *self, GCancellable *cancellab
  * Since: 0.1
  */
 void
-keyhold_account_sign_out (KeyholdAccount *self, GCancellable *cancellable,
-                          GAsyncReadyCallback callback, gpointer user_data)
+keyhold_account_sign_out (KeyholdAccount *self,
+                          GCancellable *cancellable,
+                          GAsyncReadyCallback callback,
+                          gpointer user_data)
 {
   g_return_if_fail (KEYHOLD_IS_ACCOUNT (self));
 
@@ -617,26 +634,26 @@ keyhold_account_get_property (GObject *object, guint id, GValue *value, GParamSp
 
   switch (id)
     {
-      case PROP_STATE:
-        g_value_set_enum (value, self->state);
-        break;
-      case PROP_SCOPES:
-      case PROP_API_ORIGINS:
-        g_value_take_boxed (value, g_variant_dup_strv (self->values[id], NULL));
-        break;
-      case PROP_ACCESS_TOKEN_EXPIRY:
-      case PROP_NEXT_REFRESH:
-        g_value_set_int64 (value, get_int64 (self, id));
-        break;
-      case PROP_NAME:
-      case PROP_ISSUER:
-      case PROP_SUBJECT:
-      case PROP_DISPLAY_NAME:
-      case PROP_LAST_ERROR:
-        g_value_set_string (value, get_string (self, id));
-        break;
-      default:
-        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
+    case PROP_STATE:
+      g_value_set_enum (value, self->state);
+      break;
+    case PROP_SCOPES:
+    case PROP_API_ORIGINS:
+      g_value_take_boxed (value, g_variant_dup_strv (self->values[id], NULL));
+      break;
+    case PROP_ACCESS_TOKEN_EXPIRY:
+    case PROP_NEXT_REFRESH:
+      g_value_set_int64 (value, get_int64 (self, id));
+      break;
+    case PROP_NAME:
+    case PROP_ISSUER:
+    case PROP_SUBJECT:
+    case PROP_DISPLAY_NAME:
+    case PROP_LAST_ERROR:
+      g_value_set_string (value, get_string (self, id));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
     }
 }
 

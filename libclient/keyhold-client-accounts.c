@@ -45,8 +45,8 @@ keyhold_client_drop_account (KeyholdClient *self, const char *object_path)
   g_autofree char *key = NULL;
   g_autoptr (KeyholdAccount) account = NULL;
 
-  if (!g_hash_table_steal_extended (self->accounts, object_path, (gpointer *)&key,
-                                    (gpointer *)&account))
+  if (!g_hash_table_steal_extended (self->accounts, object_path, (gpointer *) &key,
+                                    (gpointer *) &account))
     return;
   keyhold_client_emit_account_removed (self, account);
 }
@@ -71,7 +71,7 @@ keyhold_client_apply_managed_objects (KeyholdClient *self, GVariant *objects)
       if (account_properties != NULL)
         {
           keyhold_client_put_account (self, object_path, account_properties);
-          g_hash_table_add (listed, (gpointer)object_path);
+          g_hash_table_add (listed, (gpointer) object_path);
         }
       g_variant_unref (interfaces);
     }
@@ -89,14 +89,14 @@ keyhold_client_apply_managed_objects (KeyholdClient *self, GVariant *objects)
 static int
 compare_account_names (gconstpointer a, gconstpointer b)
 {
-  return g_strcmp0 (keyhold_account_get_name ((KeyholdAccount *)a),
-                    keyhold_account_get_name ((KeyholdAccount *)b));
+  return g_strcmp0 (keyhold_account_get_name ((KeyholdAccount *) a),
+                    keyhold_account_get_name ((KeyholdAccount *) b));
 }
 
 static gpointer
 copy_object (gconstpointer object, gpointer user_data)
 {
-  return g_object_ref ((gpointer)object);
+  return g_object_ref ((gpointer) object);
 }
 
 /**
@@ -152,7 +152,9 @@ keyhold_client_lookup_account (KeyholdClient *self, const char *name)
 /* ---- adding and removing ---- */
 
 static GVariant *
-account_settings (const char *issuer, const char *client_id, const char *const *scopes,
+account_settings (const char *issuer,
+                  const char *client_id,
+                  const char *const *scopes,
                   const char *const *api_origins)
 {
   g_auto (GVariantBuilder) settings = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
@@ -206,8 +208,11 @@ read_account (KeyholdClient *self, const char *object_path, GTask *task)
 }
 
 void
-keyhold_client_read_account (KeyholdClient *self, const char *name, GCancellable *cancellable,
-                             GAsyncReadyCallback callback, gpointer user_data)
+keyhold_client_read_account (KeyholdClient *self,
+                             const char *name,
+                             GCancellable *cancellable,
+                             GAsyncReadyCallback callback,
+                             gpointer user_data)
 {
   g_autoptr (KeyholdAccount) account = keyhold_client_lookup_account (self, name);
   GTask *task = g_task_new (self, cancellable, callback, user_data);
@@ -268,10 +273,15 @@ on_account_added (GObject *source, GAsyncResult *result, gpointer user_data)
  * Since: 0.1
  */
 void
-keyhold_client_add_account (KeyholdClient *self, const char *name, const char *issuer,
-                            const char *client_id, const char *const *scopes,
-                            const char *const *api_origins, GCancellable *cancellable,
-                            GAsyncReadyCallback callback, gpointer user_data)
+keyhold_client_add_account (KeyholdClient *self,
+                            const char *name,
+                            const char *issuer,
+                            const char *client_id,
+                            const char *const *scopes,
+                            const char *const *api_origins,
+                            GCancellable *cancellable,
+                            GAsyncReadyCallback callback,
+                            gpointer user_data)
 {
   GTask *task;
 
@@ -326,9 +336,13 @@ keyhold_client_add_account_finish (KeyholdClient *self, GAsyncResult *result, GE
  * Since: 0.1
  */
 KeyholdAccount *
-keyhold_client_add_account_sync (KeyholdClient *self, const char *name, const char *issuer,
-                                 const char *client_id, const char *const *scopes,
-                                 const char *const *api_origins, GCancellable *cancellable,
+keyhold_client_add_account_sync (KeyholdClient *self,
+                                 const char *name,
+                                 const char *issuer,
+                                 const char *client_id,
+                                 const char *const *scopes,
+                                 const char *const *api_origins,
+                                 GCancellable *cancellable,
                                  GError **error)
 {
   g_auto (KeyholdSync) sync = { 0 };
@@ -355,8 +369,11 @@ keyhold_client_add_account_sync (KeyholdClient *self, const char *name, const ch
  * Since: 0.1
  */
 void
-keyhold_client_remove_account (KeyholdClient *self, const char *name, GCancellable *cancellable,
-                               GAsyncReadyCallback callback, gpointer user_data)
+keyhold_client_remove_account (KeyholdClient *self,
+                               const char *name,
+                               GCancellable *cancellable,
+                               GAsyncReadyCallback callback,
+                               gpointer user_data)
 {
   GTask *task;
 
@@ -405,8 +422,10 @@ keyhold_client_remove_account_finish (KeyholdClient *self, GAsyncResult *result,
  * Since: 0.1
  */
 gboolean
-keyhold_client_remove_account_sync (KeyholdClient *self, const char *name,
-                                    GCancellable *cancellable, GError **error)
+keyhold_client_remove_account_sync (KeyholdClient *self,
+                                    const char *name,
+                                    GCancellable *cancellable,
+                                    GError **error)
 {
   g_auto (KeyholdSync) sync = { 0 };
 

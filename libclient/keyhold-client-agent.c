@@ -115,12 +115,15 @@ on_objects_loaded (GObject *source, GAsyncResult *result, gpointer user_data)
 /* @destination is the well-known name, which starts the agent if it is not
  * running, or one agent process's unique name. */
 static void
-load_agent (KeyholdClient *self, const char *destination, GCancellable *cancellable,
-            GAsyncReadyCallback callback, gpointer user_data)
+load_agent (KeyholdClient *self,
+            const char *destination,
+            GCancellable *cancellable,
+            GAsyncReadyCallback callback,
+            gpointer user_data)
 {
   GTask *task = g_task_new (self, cancellable, callback, user_data);
 
-  g_task_set_task_data (task, g_new0 (Load, 1), (GDestroyNotify)load_free);
+  g_task_set_task_data (task, g_new0 (Load, 1), (GDestroyNotify) load_free);
   keyhold_dbus_call_with_sender (self->connection, destination, KEYHOLD_AGENT_PATH,
                                  KEYHOLD_OBJECT_MANAGER_INTERFACE, "GetManagedObjects", NULL,
                                  cancellable, on_objects_loaded, task);
@@ -194,8 +197,12 @@ keyhold_client_ignore_older_signals (KeyholdClient *self)
 /* ---- the agent's signals ---- */
 
 static void
-on_name_owner_changed (GDBusConnection *connection, const char *sender, const char *object_path,
-                       const char *interface_name, const char *signal_name, GVariant *parameters,
+on_name_owner_changed (GDBusConnection *connection,
+                       const char *sender,
+                       const char *object_path,
+                       const char *interface_name,
+                       const char *signal_name,
+                       GVariant *parameters,
                        gpointer user_data)
 {
   KeyholdClient *self = user_data;
@@ -219,8 +226,12 @@ on_name_owner_changed (GDBusConnection *connection, const char *sender, const ch
 }
 
 static void
-on_interfaces_changed (GDBusConnection *connection, const char *sender, const char *object_path,
-                       const char *interface_name, const char *signal_name, GVariant *parameters,
+on_interfaces_changed (GDBusConnection *connection,
+                       const char *sender,
+                       const char *object_path,
+                       const char *interface_name,
+                       const char *signal_name,
+                       GVariant *parameters,
                        gpointer user_data)
 {
   KeyholdClient *self = user_data;
@@ -253,8 +264,12 @@ on_interfaces_changed (GDBusConnection *connection, const char *sender, const ch
 }
 
 static void
-on_properties_changed (GDBusConnection *connection, const char *sender, const char *object_path,
-                       const char *interface_name, const char *signal_name, GVariant *parameters,
+on_properties_changed (GDBusConnection *connection,
+                       const char *sender,
+                       const char *object_path,
+                       const char *interface_name,
+                       const char *signal_name,
+                       GVariant *parameters,
                        gpointer user_data)
 {
   KeyholdClient *self = user_data;
@@ -275,8 +290,12 @@ on_properties_changed (GDBusConnection *connection, const char *sender, const ch
 }
 
 static void
-on_outbox_item_changed (GDBusConnection *connection, const char *sender, const char *object_path,
-                        const char *interface_name, const char *signal_name, GVariant *parameters,
+on_outbox_item_changed (GDBusConnection *connection,
+                        const char *sender,
+                        const char *object_path,
+                        const char *interface_name,
+                        const char *signal_name,
+                        GVariant *parameters,
                         gpointer user_data)
 {
   KeyholdClient *self = user_data;
@@ -329,8 +348,10 @@ subscribe_signals (KeyholdClient *self)
 /* ---- starting and stopping ---- */
 
 void
-keyhold_client_follow_agent (KeyholdClient *self, GCancellable *cancellable,
-                             GAsyncReadyCallback callback, gpointer user_data)
+keyhold_client_follow_agent (KeyholdClient *self,
+                             GCancellable *cancellable,
+                             GAsyncReadyCallback callback,
+                             gpointer user_data)
 {
   subscribe_signals (self);
   load_agent (self, KEYHOLD_AGENT_BUS_NAME, cancellable, callback, user_data);

@@ -8,8 +8,13 @@
 #include "keyhold-sync-private.h"
 
 static void
-call_outbox (KeyholdClient *self, const char *method, GVariant *parameters, const char *reply_type,
-             gpointer source_tag, GCancellable *cancellable, GAsyncReadyCallback callback,
+call_outbox (KeyholdClient *self,
+             const char *method,
+             GVariant *parameters,
+             const char *reply_type,
+             gpointer source_tag,
+             GCancellable *cancellable,
+             GAsyncReadyCallback callback,
              gpointer user_data)
 {
   GTask *task = g_task_new (self, cancellable, callback, user_data);
@@ -39,9 +44,13 @@ call_outbox (KeyholdClient *self, const char *method, GVariant *parameters, cons
  * Since: 0.1
  */
 void
-keyhold_client_outbox_enqueue (KeyholdClient *self, const char *account, const char *queue,
-                               KeyholdOutboxRequest *request, GCancellable *cancellable,
-                               GAsyncReadyCallback callback, gpointer user_data)
+keyhold_client_outbox_enqueue (KeyholdClient *self,
+                               const char *account,
+                               const char *queue,
+                               KeyholdOutboxRequest *request,
+                               GCancellable *cancellable,
+                               GAsyncReadyCallback callback,
+                               gpointer user_data)
 {
   g_return_if_fail (KEYHOLD_IS_CLIENT (self));
   g_return_if_fail (account != NULL);
@@ -98,8 +107,11 @@ keyhold_client_outbox_enqueue_finish (KeyholdClient *self, GAsyncResult *result,
  * Since: 0.1
  */
 char *
-keyhold_client_outbox_enqueue_sync (KeyholdClient *self, const char *account, const char *queue,
-                                    KeyholdOutboxRequest *request, GCancellable *cancellable,
+keyhold_client_outbox_enqueue_sync (KeyholdClient *self,
+                                    const char *account,
+                                    const char *queue,
+                                    KeyholdOutboxRequest *request,
+                                    GCancellable *cancellable,
                                     GError **error)
 {
   g_auto (KeyholdSync) sync = { 0 };
@@ -127,8 +139,11 @@ keyhold_client_outbox_enqueue_sync (KeyholdClient *self, const char *account, co
  * Since: 0.1
  */
 void
-keyhold_client_outbox_get (KeyholdClient *self, const char *id, GCancellable *cancellable,
-                           GAsyncReadyCallback callback, gpointer user_data)
+keyhold_client_outbox_get (KeyholdClient *self,
+                           const char *id,
+                           GCancellable *cancellable,
+                           GAsyncReadyCallback callback,
+                           gpointer user_data)
 {
   g_return_if_fail (KEYHOLD_IS_CLIENT (self));
   g_return_if_fail (id != NULL);
@@ -176,7 +191,9 @@ keyhold_client_outbox_get_finish (KeyholdClient *self, GAsyncResult *result, GEr
  * Since: 0.1
  */
 KeyholdOutboxItem *
-keyhold_client_outbox_get_sync (KeyholdClient *self, const char *id, GCancellable *cancellable,
+keyhold_client_outbox_get_sync (KeyholdClient *self,
+                                const char *id,
+                                GCancellable *cancellable,
                                 GError **error)
 {
   g_auto (KeyholdSync) sync = { 0 };
@@ -231,9 +248,15 @@ state_names (const KeyholdOutboxState *states, gsize n_states)
  * Since: 0.1
  */
 void
-keyhold_client_outbox_list (KeyholdClient *self, const char *account, const char *queue,
-                            const KeyholdOutboxState *states, gsize n_states, const char *after,
-                            guint limit, GCancellable *cancellable, GAsyncReadyCallback callback,
+keyhold_client_outbox_list (KeyholdClient *self,
+                            const char *account,
+                            const char *queue,
+                            const KeyholdOutboxState *states,
+                            gsize n_states,
+                            const char *after,
+                            guint limit,
+                            GCancellable *cancellable,
+                            GAsyncReadyCallback callback,
                             gpointer user_data)
 {
   g_return_if_fail (KEYHOLD_IS_CLIENT (self));
@@ -301,9 +324,14 @@ keyhold_client_outbox_list_finish (KeyholdClient *self, GAsyncResult *result, GE
  * Since: 0.1
  */
 GList *
-keyhold_client_outbox_list_sync (KeyholdClient *self, const char *account, const char *queue,
-                                 const KeyholdOutboxState *states, gsize n_states,
-                                 const char *after, guint limit, GCancellable *cancellable,
+keyhold_client_outbox_list_sync (KeyholdClient *self,
+                                 const char *account,
+                                 const char *queue,
+                                 const KeyholdOutboxState *states,
+                                 gsize n_states,
+                                 const char *after,
+                                 guint limit,
+                                 GCancellable *cancellable,
                                  GError **error)
 {
   g_auto (KeyholdSync) sync = { 0 };
@@ -330,8 +358,11 @@ keyhold_client_outbox_list_sync (KeyholdClient *self, const char *account, const
  * Since: 0.1
  */
 void
-keyhold_client_outbox_cancel (KeyholdClient *self, const char *id, GCancellable *cancellable,
-                              GAsyncReadyCallback callback, gpointer user_data)
+keyhold_client_outbox_cancel (KeyholdClient *self,
+                              const char *id,
+                              GCancellable *cancellable,
+                              GAsyncReadyCallback callback,
+                              gpointer user_data)
 {
   g_return_if_fail (KEYHOLD_IS_CLIENT (self));
   g_return_if_fail (id != NULL);
@@ -377,7 +408,9 @@ keyhold_client_outbox_cancel_finish (KeyholdClient *self, GAsyncResult *result, 
  * Since: 0.1
  */
 gboolean
-keyhold_client_outbox_cancel_sync (KeyholdClient *self, const char *id, GCancellable *cancellable,
+keyhold_client_outbox_cancel_sync (KeyholdClient *self,
+                                   const char *id,
+                                   GCancellable *cancellable,
                                    GError **error)
 {
   g_auto (KeyholdSync) sync = { 0 };

@@ -48,15 +48,19 @@ GDBusConnection *keyhold_client_get_connection (KeyholdClient *self);
 
 /* Checks the common arguments of a _finish function and returns the
  * task's pointer. */
-gpointer keyhold_client_propagate (KeyholdClient *self, GAsyncResult *result, gpointer source_tag,
+gpointer keyhold_client_propagate (KeyholdClient *self,
+                                   GAsyncResult *result,
+                                   gpointer source_tag,
                                    GError **error);
 
 /* Emit the client's signals and property notifications. */
 void keyhold_client_emit_account_added (KeyholdClient *self, KeyholdAccount *account);
 void keyhold_client_emit_account_removed (KeyholdClient *self, KeyholdAccount *account);
 void keyhold_client_emit_sign_in_progress (KeyholdClient *self, const char *name, GVariant *info);
-void keyhold_client_emit_outbox_item_changed (KeyholdClient *self, const char *id,
-                                              KeyholdOutboxState state, int status);
+void keyhold_client_emit_outbox_item_changed (KeyholdClient *self,
+                                              const char *id,
+                                              KeyholdOutboxState state,
+                                              int status);
 void keyhold_client_notify_agent_running (KeyholdClient *self);
 void keyhold_client_notify_storage_error (KeyholdClient *self);
 
@@ -64,9 +68,12 @@ void keyhold_client_notify_storage_error (KeyholdClient *self);
 
 /* Subscribes to the agent's signals and loads its state, starting it if it
  * is not running. Called once, by the client's construction. */
-void keyhold_client_follow_agent (KeyholdClient *self, GCancellable *cancellable,
-                                  GAsyncReadyCallback callback, gpointer user_data);
-gboolean keyhold_client_follow_agent_finish (KeyholdClient *self, GAsyncResult *result,
+void keyhold_client_follow_agent (KeyholdClient *self,
+                                  GCancellable *cancellable,
+                                  GAsyncReadyCallback callback,
+                                  gpointer user_data);
+gboolean keyhold_client_follow_agent_finish (KeyholdClient *self,
+                                             GAsyncResult *result,
                                              GError **error);
 /* Unsubscribes and drops any reload under way; for dispose. */
 void keyhold_client_stop_following_agent (KeyholdClient *self);
@@ -82,10 +89,12 @@ void keyhold_client_ignore_older_signals (KeyholdClient *self);
 
 /* Adds the account at @object_path, or updates it, with @properties_dict
  * (org.keyhold.Account1, a{sv}); returns it (transfer none). */
-KeyholdAccount *keyhold_client_put_account (KeyholdClient *self, const char *object_path,
+KeyholdAccount *keyhold_client_put_account (KeyholdClient *self,
+                                            const char *object_path,
                                             GVariant *properties_dict);
 /* Updates the account at @object_path with @changed (a{sv}), if known. */
-void keyhold_client_update_account (KeyholdClient *self, const char *object_path,
+void keyhold_client_update_account (KeyholdClient *self,
+                                    const char *object_path,
                                     GVariant *changed);
 /* Forgets the account at @object_path, if known. */
 void keyhold_client_drop_account (KeyholdClient *self, const char *object_path);
@@ -95,9 +104,13 @@ void keyhold_client_apply_managed_objects (KeyholdClient *self, GVariant *object
 
 /* Reads the properties of the account @name afresh, updating its object,
  * which is returned. */
-void keyhold_client_read_account (KeyholdClient *self, const char *name, GCancellable *cancellable,
-                                  GAsyncReadyCallback callback, gpointer user_data);
-KeyholdAccount *keyhold_client_read_account_finish (KeyholdClient *self, GAsyncResult *result,
+void keyhold_client_read_account (KeyholdClient *self,
+                                  const char *name,
+                                  GCancellable *cancellable,
+                                  GAsyncReadyCallback callback,
+                                  gpointer user_data);
+KeyholdAccount *keyhold_client_read_account_finish (KeyholdClient *self,
+                                                    GAsyncResult *result,
                                                     GError **error);
 
 G_END_DECLS

@@ -160,8 +160,12 @@ handle_signal (GTask *task, const char *member, GVariant *parameters)
 }
 
 static void
-on_agent_signal (GDBusConnection *connection, const char *sender, const char *object_path,
-                 const char *interface_name, const char *signal_name, GVariant *parameters,
+on_agent_signal (GDBusConnection *connection,
+                 const char *sender,
+                 const char *object_path,
+                 const char *interface_name,
+                 const char *signal_name,
+                 GVariant *parameters,
                  gpointer user_data)
 {
   GTask *task = user_data;
@@ -185,8 +189,12 @@ on_agent_signal (GDBusConnection *connection, const char *sender, const char *ob
 }
 
 static void
-on_owner_changed (GDBusConnection *connection, const char *sender, const char *object_path,
-                  const char *interface_name, const char *signal_name, GVariant *parameters,
+on_owner_changed (GDBusConnection *connection,
+                  const char *sender,
+                  const char *object_path,
+                  const char *interface_name,
+                  const char *signal_name,
+                  GVariant *parameters,
                   gpointer user_data)
 {
   GTask *task = user_data;
@@ -327,8 +335,12 @@ follow_sign_in (GTask *task)
  * Since: 0.1
  */
 void
-keyhold_client_sign_in (KeyholdClient *self, const char *name, KeyholdSignInMethod method,
-                        GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+keyhold_client_sign_in (KeyholdClient *self,
+                        const char *name,
+                        KeyholdSignInMethod method,
+                        GCancellable *cancellable,
+                        GAsyncReadyCallback callback,
+                        gpointer user_data)
 {
   GTask *task;
   SignIn *sign_in;
@@ -341,8 +353,8 @@ keyhold_client_sign_in (KeyholdClient *self, const char *name, KeyholdSignInMeth
   sign_in = g_new0 (SignIn, 1);
   sign_in->connection = g_object_ref (keyhold_client_get_connection (self));
   sign_in->name = g_strdup (name);
-  sign_in->early_signals = g_ptr_array_new_with_free_func ((GDestroyNotify)early_signal_free);
-  g_task_set_task_data (task, sign_in, (GDestroyNotify)sign_in_free);
+  sign_in->early_signals = g_ptr_array_new_with_free_func ((GDestroyNotify) early_signal_free);
+  g_task_set_task_data (task, sign_in, (GDestroyNotify) sign_in_free);
 
   follow_sign_in (task);
   /* Not cancellable: a StartSignIn abandoned in flight could leave a flow
@@ -394,8 +406,11 @@ keyhold_client_sign_in_finish (KeyholdClient *self, GAsyncResult *result, GError
  * Since: 0.1
  */
 gboolean
-keyhold_client_sign_in_sync (KeyholdClient *self, const char *name, KeyholdSignInMethod method,
-                             GCancellable *cancellable, GError **error)
+keyhold_client_sign_in_sync (KeyholdClient *self,
+                             const char *name,
+                             KeyholdSignInMethod method,
+                             GCancellable *cancellable,
+                             GError **error)
 {
   g_auto (KeyholdSync) sync = { 0 };
 

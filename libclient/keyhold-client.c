@@ -37,7 +37,9 @@
 
 static void keyhold_client_async_initable_init (GAsyncInitableIface *iface);
 
-G_DEFINE_FINAL_TYPE_WITH_CODE (KeyholdClient, keyhold_client, G_TYPE_OBJECT,
+G_DEFINE_FINAL_TYPE_WITH_CODE (KeyholdClient,
+                               keyhold_client,
+                               G_TYPE_OBJECT,
                                G_IMPLEMENT_INTERFACE (G_TYPE_ASYNC_INITABLE,
                                                       keyhold_client_async_initable_init))
 
@@ -89,8 +91,10 @@ keyhold_client_emit_sign_in_progress (KeyholdClient *self, const char *name, GVa
 }
 
 void
-keyhold_client_emit_outbox_item_changed (KeyholdClient *self, const char *id,
-                                         KeyholdOutboxState state, int status)
+keyhold_client_emit_outbox_item_changed (KeyholdClient *self,
+                                         const char *id,
+                                         KeyholdOutboxState state,
+                                         int status)
 {
   g_signal_emit (self, signals[SIGNAL_OUTBOX_ITEM_CHANGED], 0, id, state, status);
 }
@@ -108,7 +112,9 @@ keyhold_client_notify_storage_error (KeyholdClient *self)
 }
 
 gpointer
-keyhold_client_propagate (KeyholdClient *self, GAsyncResult *result, gpointer source_tag,
+keyhold_client_propagate (KeyholdClient *self,
+                          GAsyncResult *result,
+                          gpointer source_tag,
                           GError **error)
 {
   g_return_val_if_fail (KEYHOLD_IS_CLIENT (self), NULL);
@@ -152,8 +158,11 @@ on_bus (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-keyhold_client_init_async (GAsyncInitable *initable, int io_priority, GCancellable *cancellable,
-                           GAsyncReadyCallback callback, gpointer user_data)
+keyhold_client_init_async (GAsyncInitable *initable,
+                           int io_priority,
+                           GCancellable *cancellable,
+                           GAsyncReadyCallback callback,
+                           gpointer user_data)
 {
   GTask *task = g_task_new (initable, cancellable, callback, user_data);
 
@@ -254,14 +263,14 @@ keyhold_client_get_property (GObject *object, guint id, GValue *value, GParamSpe
 
   switch (id)
     {
-      case PROP_AGENT_RUNNING:
-        g_value_set_boolean (value, keyhold_client_get_agent_running (self));
-        break;
-      case PROP_STORAGE_ERROR:
-        g_value_set_string (value, self->storage_error);
-        break;
-      default:
-        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
+    case PROP_AGENT_RUNNING:
+      g_value_set_boolean (value, keyhold_client_get_agent_running (self));
+      break;
+    case PROP_STORAGE_ERROR:
+      g_value_set_string (value, self->storage_error);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
     }
 }
 

@@ -15,30 +15,46 @@ G_BEGIN_DECLS
 /* Calls @method on the agent by its well-known name, so that the bus starts
  * the agent if it is not running. keyhold_dbus_call_finish () returns the
  * reply, of @reply_type, with errors translated. */
-void keyhold_dbus_call (GDBusConnection *connection, const char *object_path,
-                        const char *interface_name, const char *method, GVariant *parameters,
-                        const char *reply_type, GCancellable *cancellable,
-                        GAsyncReadyCallback callback, gpointer user_data);
-GVariant *keyhold_dbus_call_finish (GDBusConnection *connection, GAsyncResult *result,
+void keyhold_dbus_call (GDBusConnection *connection,
+                        const char *object_path,
+                        const char *interface_name,
+                        const char *method,
+                        GVariant *parameters,
+                        const char *reply_type,
+                        GCancellable *cancellable,
+                        GAsyncReadyCallback callback,
+                        gpointer user_data);
+GVariant *keyhold_dbus_call_finish (GDBusConnection *connection,
+                                    GAsyncResult *result,
                                     GError **error);
 
 /* keyhold_dbus_call () for the common case: @task (taken) returns the reply
  * GVariant, or the error, and uses its own cancellable. */
-void keyhold_dbus_call_for_task (GDBusConnection *connection, const char *object_path,
-                                 const char *interface_name, const char *method,
-                                 GVariant *parameters, const char *reply_type, GTask *task);
+void keyhold_dbus_call_for_task (GDBusConnection *connection,
+                                 const char *object_path,
+                                 const char *interface_name,
+                                 const char *method,
+                                 GVariant *parameters,
+                                 const char *reply_type,
+                                 GTask *task);
 
 /* Like keyhold_dbus_call (), to @destination (the well-known name, which
  * may start the agent, or one agent process's unique name), and also tells
  * (in @out_sender, nullable) which process answered: the agent's signals
  * are trusted only from it. */
-void keyhold_dbus_call_with_sender (GDBusConnection *connection, const char *destination,
-                                    const char *object_path, const char *interface_name,
-                                    const char *method, GVariant *parameters,
-                                    GCancellable *cancellable, GAsyncReadyCallback callback,
+void keyhold_dbus_call_with_sender (GDBusConnection *connection,
+                                    const char *destination,
+                                    const char *object_path,
+                                    const char *interface_name,
+                                    const char *method,
+                                    GVariant *parameters,
+                                    GCancellable *cancellable,
+                                    GAsyncReadyCallback callback,
                                     gpointer user_data);
-GVariant *keyhold_dbus_call_with_sender_finish (GAsyncResult *result, const char *reply_type,
-                                                char **out_sender, GError **error);
+GVariant *keyhold_dbus_call_with_sender_finish (GAsyncResult *result,
+                                                const char *reply_type,
+                                                char **out_sender,
+                                                GError **error);
 
 /* D-Bus errors as the library reports them: org.keyhold.Error.* names as
  * KEYHOLD_ERROR codes with a clean message, an agent that is not there as

@@ -69,9 +69,15 @@ keyhold_dbus_call_finish (GDBusConnection *connection, GAsyncResult *result, GEr
 }
 
 void
-keyhold_dbus_call (GDBusConnection *connection, const char *object_path, const char *interface_name,
-                   const char *method, GVariant *parameters, const char *reply_type,
-                   GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+keyhold_dbus_call (GDBusConnection *connection,
+                   const char *object_path,
+                   const char *interface_name,
+                   const char *method,
+                   GVariant *parameters,
+                   const char *reply_type,
+                   GCancellable *cancellable,
+                   GAsyncReadyCallback callback,
+                   gpointer user_data)
 {
   /* GDBus decodes org.keyhold.Error.* names into KEYHOLD_ERROR codes only
    * once the domain is registered. */
@@ -91,13 +97,17 @@ return_reply (GObject *source, GAsyncResult *result, gpointer user_data)
   if (reply == NULL)
     g_task_return_error (task, error);
   else
-    g_task_return_pointer (task, reply, (GDestroyNotify)g_variant_unref);
+    g_task_return_pointer (task, reply, (GDestroyNotify) g_variant_unref);
 }
 
 void
-keyhold_dbus_call_for_task (GDBusConnection *connection, const char *object_path,
-                            const char *interface_name, const char *method, GVariant *parameters,
-                            const char *reply_type, GTask *task)
+keyhold_dbus_call_for_task (GDBusConnection *connection,
+                            const char *object_path,
+                            const char *interface_name,
+                            const char *method,
+                            GVariant *parameters,
+                            const char *reply_type,
+                            GTask *task)
 {
   keyhold_dbus_call (connection, object_path, interface_name, method, parameters, reply_type,
                      g_task_get_cancellable (task), return_reply, task);
@@ -120,10 +130,15 @@ return_reply_message (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 void
-keyhold_dbus_call_with_sender (GDBusConnection *connection, const char *destination,
-                               const char *object_path, const char *interface_name,
-                               const char *method, GVariant *parameters, GCancellable *cancellable,
-                               GAsyncReadyCallback callback, gpointer user_data)
+keyhold_dbus_call_with_sender (GDBusConnection *connection,
+                               const char *destination,
+                               const char *object_path,
+                               const char *interface_name,
+                               const char *method,
+                               GVariant *parameters,
+                               GCancellable *cancellable,
+                               GAsyncReadyCallback callback,
+                               gpointer user_data)
 {
   GTask *task = g_task_new (NULL, cancellable, callback, user_data);
   g_autoptr (GDBusMessage) message
@@ -138,8 +153,10 @@ keyhold_dbus_call_with_sender (GDBusConnection *connection, const char *destinat
 }
 
 GVariant *
-keyhold_dbus_call_with_sender_finish (GAsyncResult *result, const char *reply_type,
-                                      char **out_sender, GError **error)
+keyhold_dbus_call_with_sender_finish (GAsyncResult *result,
+                                      const char *reply_type,
+                                      char **out_sender,
+                                      GError **error)
 {
   g_autoptr (GDBusMessage) reply = g_task_propagate_pointer (G_TASK (result), error);
   GVariant *body;

@@ -58,7 +58,7 @@ keyhold_outbox_state_from_string (const char *text)
   g_autoptr (GEnumClass) states = g_type_class_ref (KEYHOLD_TYPE_OUTBOX_STATE);
   GEnumValue *value = g_enum_get_value_by_nick (states, text);
 
-  return value != NULL ? (KeyholdOutboxState)value->value : KEYHOLD_OUTBOX_STATE_UNKNOWN;
+  return value != NULL ? (KeyholdOutboxState) value->value : KEYHOLD_OUTBOX_STATE_UNKNOWN;
 }
 
 KeyholdOutboxItem *

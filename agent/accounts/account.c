@@ -111,7 +111,9 @@ typedef struct
 
 static void pump_waiters (KeyholdAccount *self);
 static void fail_waiters_for_key (KeyholdAccount *self, const char *key, const GError *error);
-static void start_refresh (KeyholdAccount *self, const char *key, const char *const *scopes,
+static void start_refresh (KeyholdAccount *self,
+                           const char *key,
+                           const char *const *scopes,
                            const char *audience);
 
 static const char *
@@ -200,7 +202,9 @@ adopt_claims (KeyholdAccount *self, JsonObject *claims)
 
 static void write_refresh_token (KeyholdAccount *self, GTask *refresh);
 static void continue_refresh (GTask *task);
-static void refresh_failed (KeyholdAccount *self, GTask *task, const GError *error,
+static void refresh_failed (KeyholdAccount *self,
+                            GTask *task,
+                            const GError *error,
                             gint64 retry_after_s);
 
 typedef struct
@@ -247,10 +251,9 @@ on_refresh_token_written (GObject *source, GAsyncResult *result, gpointer user_d
       /* Invariant 2: the rotated token is the only valid one now, so it
        * stays in memory and the write is tried again until it succeeds. */
       report_failure (self, "could not save the new refresh token, will retry", error);
-      self->keyring_retry_delay_s = CLAMP (self->keyring_retry_delay_s * 2, 1,
-                                           KEYRING_RETRY_CAP_S);
-      self->keyring_retry_id = g_timeout_add_seconds (self->keyring_retry_delay_s,
-                                                      retry_keyring_write, self);
+      self->keyring_retry_delay_s = CLAMP (self->keyring_retry_delay_s * 2, 1, KEYRING_RETRY_CAP_S);
+      self->keyring_retry_id
+          = g_timeout_add_seconds (self->keyring_retry_delay_s, retry_keyring_write, self);
     }
   if (refresh != NULL)
     continue_refresh (refresh);
@@ -325,8 +328,7 @@ on_waiter_deadline (gpointer user_data)
   waiter->deadline_id = 0;
   finish_waiter (waiter, NULL, 0,
                  g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_TIMED_OUT,
-                              "The provider did not answer within %d seconds",
-                              WAITER_DEADLINE_S));
+                              "The provider did not answer within %d seconds", WAITER_DEADLINE_S));
   return G_SOURCE_REMOVE;
 }
 
@@ -354,8 +356,8 @@ state_error (KeyholdAccount *self)
     return g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_NEEDS_LOGIN,
                         "The provider ended the sign-in of account %s; sign in again",
                         self->config->name);
-  return g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_NOT_SIGNED_IN,
-                      "Account %s is not signed in", self->config->name);
+  return g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_NOT_SIGNED_IN, "Account %s is not signed in",
+                      self->config->name);
 }
 
 static void
@@ -463,8 +465,8 @@ schedule_proactive_refresh (KeyholdAccount *self, gint64 sent_at_us, gint64 expi
 static void
 schedule_backoff (KeyholdAccount *self, gint64 retry_after_s)
 {
-  static const KeyholdBackoff refresh_backoff = { .first_bound_s = BACKOFF_FIRST_S,
-                                                  .cap_s = BACKOFF_CAP_S };
+  static const KeyholdBackoff refresh_backoff
+      = { .first_bound_s = BACKOFF_FIRST_S, .cap_s = BACKOFF_CAP_S };
   guint delay_s = keyhold_backoff_delay_s (&refresh_backoff, self->consecutive_failures,
                                            retry_after_s, g_random_double ());
 
@@ -472,9 +474,8 @@ schedule_backoff (KeyholdAccount *self, gint64 retry_after_s)
    * once instead of sending requests of their own: an outage must not turn
    * many callers into many requests. */
   self->retry_not_before_us = g_get_monotonic_time () + (gint64) delay_s * G_USEC_PER_SEC;
-  self->retry_after_until_us = retry_after_s > 0
-                                   ? g_get_monotonic_time () + retry_after_s * G_USEC_PER_SEC
-                                   : 0;
+  self->retry_after_until_us
+      = retry_after_s > 0 ? g_get_monotonic_time () + retry_after_s * G_USEC_PER_SEC : 0;
   schedule_refresh_in_ms (self, (gint64) delay_s * 1000);
 }
 
@@ -485,8 +486,8 @@ on_refresh_timer (gpointer user_data)
 
   self->refresh_timer_id = 0;
   set_time_property (self, &self->next_refresh_s, 0, PROP_NEXT_REFRESH);
-  if (!self->refreshing && (self->state == KEYHOLD_ACCOUNT_SIGNED_IN
-                            || self->state == KEYHOLD_ACCOUNT_OFFLINE))
+  if (!self->refreshing
+      && (self->state == KEYHOLD_ACCOUNT_SIGNED_IN || self->state == KEYHOLD_ACCOUNT_OFFLINE))
     start_refresh (self, "", NULL, NULL);
   return G_SOURCE_REMOVE;
 }
@@ -628,7 +629,8 @@ on_refreshed_identity (GObject *source, GAsyncResult *result, gpointer user_data
 /* A waiter that even a token fresh from the provider cannot satisfy would
  * make every refresh start another; it gets a clear error instead. */
 static void
-fail_unsatisfiable_waiters (KeyholdAccount *self, const char *key,
+fail_unsatisfiable_waiters (KeyholdAccount *self,
+                            const char *key,
                             const KeyholdTokenResponse *response)
 {
   GList *link, *next;
@@ -639,12 +641,12 @@ fail_unsatisfiable_waiters (KeyholdAccount *self, const char *key,
 
       next = link->next;
       if (g_strcmp0 (waiter->key, key) == 0 && !serve_from_cache (waiter))
-        finish_waiter (waiter, NULL, 0,
-                       g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_PROVIDER_ERROR,
-                                    "The provider's tokens live %" G_GINT64_FORMAT
-                                    " s, less than the requested min_validity",
-                                    (response->expires_at_us - response->sent_at_us)
-                                        / G_USEC_PER_SEC));
+        finish_waiter (
+            waiter, NULL, 0,
+            g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_PROVIDER_ERROR,
+                         "The provider's tokens live %" G_GINT64_FORMAT
+                         " s, less than the requested min_validity",
+                         (response->expires_at_us - response->sent_at_us) / G_USEC_PER_SEC));
     }
 }
 
@@ -705,7 +707,8 @@ on_refresh_response (GObject *source, GAsyncResult *result, gpointer user_data)
    * sent again; without one the old token stays valid. The refresh ends
    * only once the new one is in the keyring (invariant 2): answering first
    * would leave a window in which a crash loses the only valid token. */
-  if (attempt->response->refresh_token != NULL && self->refresh_token == attempt->sent_refresh_token)
+  if (attempt->response->refresh_token != NULL
+      && self->refresh_token == attempt->sent_refresh_token)
     {
       keyhold_secret_unref (self->refresh_token);
       self->refresh_token = keyhold_secret_ref (attempt->response->refresh_token);
@@ -726,9 +729,9 @@ continue_refresh (GTask *task)
   if (attempt->response->id_token != NULL)
     {
       keyhold_identity_validate_async (self->context->providers, attempt->metadata,
-                                       attempt->response->id_token, self->config->client_id,
-                                       NULL, self->subject, self->cancellable,
-                                       on_refreshed_identity, task);
+                                       attempt->response->id_token, self->config->client_id, NULL,
+                                       self->subject, self->cancellable, on_refreshed_identity,
+                                       task);
       return;
     }
   finish_refresh (self, task);
@@ -743,9 +746,8 @@ send_refresh (GTask *task)
   g_clear_pointer (&attempt->sent_refresh_token, keyhold_secret_unref);
   attempt->sent_refresh_token = keyhold_secret_ref (self->refresh_token);
   keyhold_oauth_refresh_async (self->context->http, attempt->metadata->token_endpoint,
-                               self->config->client_id, attempt->sent_refresh_token,
-                               attempt->scope, attempt->audience, self->cancellable,
-                               on_refresh_response, task);
+                               self->config->client_id, attempt->sent_refresh_token, attempt->scope,
+                               attempt->audience, self->cancellable, on_refresh_response, task);
 }
 
 static void
@@ -756,8 +758,8 @@ on_refresh_metadata (GObject *source, GAsyncResult *result, gpointer user_data)
   RefreshAttempt *attempt = g_task_get_task_data (task);
   g_autoptr (GError) error = NULL;
 
-  attempt->metadata = keyhold_provider_cache_get_metadata_finish (self->context->providers,
-                                                                  result, &error);
+  attempt->metadata
+      = keyhold_provider_cache_get_metadata_finish (self->context->providers, result, &error);
   if (attempt->metadata == NULL)
     {
       refresh_failed (self, task, error, -1);
@@ -767,7 +769,9 @@ on_refresh_metadata (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-start_refresh (KeyholdAccount *self, const char *key, const char *const *scopes,
+start_refresh (KeyholdAccount *self,
+               const char *key,
+               const char *const *scopes,
                const char *audience)
 {
   GTask *task = g_task_new (self, NULL, NULL, NULL);
@@ -987,8 +991,8 @@ keyhold_account_restore (KeyholdAccount *self)
 {
   restore_identity (self);
   keyhold_keyring_lookup_async (KEYHOLD_KEYRING_REFRESH_TOKEN, self->config->name,
-                                self->config->issuer, self->cancellable,
-                                on_restored_refresh_token, g_object_ref (self));
+                                self->config->issuer, self->cancellable, on_restored_refresh_token,
+                                g_object_ref (self));
 }
 
 /* ---- sign-in ------------------------------------------------------------ */
@@ -1177,8 +1181,8 @@ on_sign_out_metadata (GObject *source, GAsyncResult *result, gpointer user_data)
   SignOutData *data = g_task_get_task_data (task);
   g_autoptr (GError) error = NULL;
 
-  data->metadata = keyhold_provider_cache_get_metadata_finish (self->context->providers, result,
-                                                               &error);
+  data->metadata
+      = keyhold_provider_cache_get_metadata_finish (self->context->providers, result, &error);
   if (data->metadata == NULL || data->metadata->revocation_endpoint == NULL)
     {
       if (error != NULL)
@@ -1209,8 +1213,8 @@ keyhold_account_sign_out_async (KeyholdAccount *self,
       return;
     }
   data->refresh_token = keyhold_secret_ref (self->refresh_token);
-  keyhold_provider_cache_get_metadata_async (self->context->providers, self->config->issuer,
-                                             NULL, on_sign_out_metadata, task);
+  keyhold_provider_cache_get_metadata_async (self->context->providers, self->config->issuer, NULL,
+                                             on_sign_out_metadata, task);
 }
 
 gboolean
@@ -1246,8 +1250,8 @@ static void
 keyhold_account_dispose (GObject *object)
 {
   KeyholdAccount *self = KEYHOLD_ACCOUNT (object);
-  g_autoptr (GError) error = g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_NO_SUCH_ACCOUNT,
-                                          "The account was removed");
+  g_autoptr (GError) error
+      = g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_NO_SUCH_ACCOUNT, "The account was removed");
 
   g_cancellable_cancel (self->cancellable);
   fail_all_waiters (self, error);
@@ -1316,14 +1320,14 @@ keyhold_account_class_init (KeyholdAccountClass *klass)
   properties[PROP_STATE] = g_param_spec_string ("state", NULL, NULL, "signed-out", flags);
   properties[PROP_SUBJECT] = g_param_spec_string ("subject", NULL, NULL, "", flags);
   properties[PROP_DISPLAY_NAME] = g_param_spec_string ("display-name", NULL, NULL, "", flags);
-  properties[PROP_ACCESS_TOKEN_EXPIRY] = g_param_spec_int64 ("access-token-expiry", NULL, NULL,
-                                                             0, G_MAXINT64, 0, flags);
-  properties[PROP_NEXT_REFRESH] = g_param_spec_int64 ("next-refresh", NULL, NULL, 0, G_MAXINT64,
-                                                      0, flags);
+  properties[PROP_ACCESS_TOKEN_EXPIRY]
+      = g_param_spec_int64 ("access-token-expiry", NULL, NULL, 0, G_MAXINT64, 0, flags);
+  properties[PROP_NEXT_REFRESH]
+      = g_param_spec_int64 ("next-refresh", NULL, NULL, 0, G_MAXINT64, 0, flags);
   properties[PROP_LAST_ERROR] = g_param_spec_string ("last-error", NULL, NULL, "", flags);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
-  signals[SIGNAL_FAILURE] = g_signal_new ("failure", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                                          0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING,
-                                          G_TYPE_ERROR);
+  signals[SIGNAL_FAILURE]
+      = g_signal_new ("failure", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                      G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_ERROR);
 }

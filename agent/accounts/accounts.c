@@ -149,8 +149,11 @@ keyhold_accounts_network_lost (KeyholdAccounts *self)
 }
 
 static gboolean
-lookup_string_setting (GVariant *settings, const char *key, const char **out_value,
-                       gboolean required, GError **error)
+lookup_string_setting (GVariant *settings,
+                       const char *key,
+                       const char **out_value,
+                       gboolean required,
+                       GError **error)
 {
   g_autoptr (GVariant) value = g_variant_lookup_value (settings, key, NULL);
 
@@ -168,7 +171,9 @@ lookup_string_setting (GVariant *settings, const char *key, const char **out_val
 }
 
 static gboolean
-lookup_strv_setting (GVariant *settings, const char *key, const char *const **out_value,
+lookup_strv_setting (GVariant *settings,
+                     const char *key,
+                     const char *const **out_value,
                      GError **error)
 {
   g_autoptr (GVariant) value = g_variant_lookup_value (settings, key, NULL);
@@ -215,8 +220,7 @@ keyhold_accounts_add (KeyholdAccounts *self, const char *name, GVariant *setting
       || !lookup_string_setting (settings, "issuer", &issuer, TRUE, error)
       || !lookup_string_setting (settings, "client_id", &client_id, TRUE, error)
       || !lookup_strv_setting (settings, "scopes", (const char *const **) &scopes, error)
-      || !lookup_strv_setting (settings, "api_origins", (const char *const **) &api_origins,
-                               error))
+      || !lookup_strv_setting (settings, "api_origins", (const char *const **) &api_origins, error))
     return NULL;
 
   config = keyhold_account_config_new (name, issuer, client_id, scopes, api_origins, error);
@@ -252,7 +256,8 @@ on_removed_account_signed_out (GObject *source, GAsyncResult *result, gpointer u
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
-  if (!keyhold_config_remove (self->config, name, &error) || !keyhold_config_save (self->config, &error))
+  if (!keyhold_config_remove (self->config, name, &error)
+      || !keyhold_config_save (self->config, &error))
     {
       g_task_return_error (task, g_steal_pointer (&error));
       return;

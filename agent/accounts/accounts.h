@@ -34,7 +34,8 @@ void keyhold_accounts_start (KeyholdAccounts *accounts,
                              gpointer user_data);
 
 /* NULL with KEYHOLD_ERROR_NO_SUCH_ACCOUNT if there is none of that name. */
-KeyholdAccount *keyhold_accounts_lookup (KeyholdAccounts *accounts, const char *name,
+KeyholdAccount *keyhold_accounts_lookup (KeyholdAccounts *accounts,
+                                         const char *name,
                                          GError **error);
 /* Names of all accounts, in name order. */
 GPtrArray *keyhold_accounts_list_names (KeyholdAccounts *accounts);

@@ -87,7 +87,8 @@ error_to_public (const GError *error)
   if (error->domain == KEYHOLD_ERROR)
     return g_error_copy (error);
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return g_error_new_literal (KEYHOLD_ERROR, KEYHOLD_ERROR_CANCELLED, "The sign-in was cancelled");
+    return g_error_new_literal (KEYHOLD_ERROR, KEYHOLD_ERROR_CANCELLED,
+                                "The sign-in was cancelled");
   if (error->domain == KEYHOLD_HTTP_ERROR)
     return g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_OFFLINE, "The provider cannot be reached: %s",
                         error->message);
@@ -165,9 +166,8 @@ validate_identity (SignIn *sign_in)
       return;
     }
   keyhold_identity_validate_async (sign_in->context->providers, sign_in->metadata,
-                                   sign_in->response->id_token, config->client_id,
-                                   sign_in->nonce, NULL, sign_in->cancellable, on_identity,
-                                   sign_in);
+                                   sign_in->response->id_token, config->client_id, sign_in->nonce,
+                                   NULL, sign_in->cancellable, on_identity, sign_in);
 }
 
 static void
@@ -226,8 +226,8 @@ on_metadata (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GError) error = NULL;
   g_autofree char *scope = NULL;
 
-  sign_in->metadata = keyhold_provider_cache_get_metadata_finish (sign_in->context->providers,
-                                                                  result, &error);
+  sign_in->metadata
+      = keyhold_provider_cache_get_metadata_finish (sign_in->context->providers, result, &error);
   if (sign_in->metadata == NULL)
     {
       finish (sign_in, error);
@@ -241,13 +241,13 @@ on_metadata (GObject *source, GAsyncResult *result, gpointer user_data)
 
   scope = g_strjoinv (" ", config->scopes);
   if (sign_in->browser)
-    keyhold_browser_sign_in_async (sign_in->context->http, sign_in->metadata,
-                                   config->client_id, scope, on_browser_progress, sign_in,
-                                   sign_in->cancellable, on_flow_done, sign_in);
+    keyhold_browser_sign_in_async (sign_in->context->http, sign_in->metadata, config->client_id,
+                                   scope, on_browser_progress, sign_in, sign_in->cancellable,
+                                   on_flow_done, sign_in);
   else
-    keyhold_device_sign_in_async (sign_in->context->http, sign_in->metadata,
-                                  config->client_id, scope, on_device_progress, sign_in,
-                                  sign_in->cancellable, on_flow_done, sign_in);
+    keyhold_device_sign_in_async (sign_in->context->http, sign_in->metadata, config->client_id,
+                                  scope, on_device_progress, sign_in, sign_in->cancellable,
+                                  on_flow_done, sign_in);
 }
 
 static gboolean
@@ -322,7 +322,8 @@ keyhold_sign_ins_cancel (KeyholdSignIns *sign_ins,
 
   if (sign_in == NULL || g_strcmp0 (sign_in->caller, caller) != 0)
     {
-      g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_NOT_FOUND, "No sign-in of yours has that handle");
+      g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_NOT_FOUND,
+                   "No sign-in of yours has that handle");
       return FALSE;
     }
   g_cancellable_cancel (sign_in->cancellable);

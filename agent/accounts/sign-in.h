@@ -18,11 +18,13 @@ typedef struct
   /* @info (a{sv}): "verification_uri", "user_code",
    * "verification_uri_complete" and "expires_in" for the device flow,
    * "authorization_url" for the browser flow. Only @caller may see it. */
-  void (*progress) (const char *handle, const char *caller, GVariant *info,
-                    gpointer user_data);
+  void (*progress) (const char *handle, const char *caller, GVariant *info, gpointer user_data);
   /* @error is NULL on success, else in the KEYHOLD_ERROR domain. */
-  void (*finished) (const char *handle, const char *caller, KeyholdAccount *account,
-                    const GError *error, gpointer user_data);
+  void (*finished) (const char *handle,
+                    const char *caller,
+                    KeyholdAccount *account,
+                    const GError *error,
+                    gpointer user_data);
 } KeyholdSignInsListener;
 
 /* Bounds what one caller can make the agent hold. */

@@ -28,8 +28,8 @@ keyhold_token_cache_new (void)
 {
   KeyholdTokenCache *cache = g_new0 (KeyholdTokenCache, 1);
 
-  cache->tokens = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                         (GDestroyNotify) cached_token_free);
+  cache->tokens
+      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) cached_token_free);
   return cache;
 }
 

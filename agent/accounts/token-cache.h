@@ -27,7 +27,8 @@ void keyhold_token_cache_insert (KeyholdTokenCache *cache,
                                  KeyholdSecret *token,
                                  gint64 expires_at_us);
 /* Wipes the token for @key if it is @token. */
-void keyhold_token_cache_remove (KeyholdTokenCache *cache, const char *key,
+void keyhold_token_cache_remove (KeyholdTokenCache *cache,
+                                 const char *key,
                                  const KeyholdSecret *token);
 /* Wipes every token that has expired at @now_us. */
 void keyhold_token_cache_expire (KeyholdTokenCache *cache, gint64 now_us);
@@ -37,7 +38,9 @@ void keyhold_token_cache_clear (KeyholdTokenCache *cache);
  * elsewhere (the bus layer's fast path) never outlives the cache's own. */
 typedef struct
 {
-  void (*published) (const char *key, KeyholdSecret *token, gint64 expires_at_us,
+  void (*published) (const char *key,
+                     KeyholdSecret *token,
+                     gint64 expires_at_us,
                      gpointer user_data);
   /* @key is NULL when every token was wiped at once. */
   void (*withdrawn) (const char *key, gpointer user_data);

@@ -59,8 +59,7 @@ keyhold_token_request_validate (const char *const *scopes,
   /* RFC 8707 §2: a resource indicator is an absolute URI without fragment. */
   if (*audience != '\0'
       && (strlen (audience) > AUDIENCE_MAX_LENGTH || !is_visible_ascii (audience)
-          || !g_uri_is_valid (audience, G_URI_FLAGS_NONE, NULL)
-          || strchr (audience, '#') != NULL))
+          || !g_uri_is_valid (audience, G_URI_FLAGS_NONE, NULL) || strchr (audience, '#') != NULL))
     {
       g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT,
                    "The audience must be an absolute URI without a fragment");

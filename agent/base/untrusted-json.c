@@ -9,7 +9,10 @@
 
 #define INTEGER_LIMIT ((gint64) G_MAXINT32 * 1000)
 
+/* clang-format 14 would put spaces around the hyphens of the quark name. */
+/* clang-format off */
 G_DEFINE_QUARK (keyhold-untrusted-json-error-quark, keyhold_untrusted_json_error)
+/* clang-format on */
 
 typedef enum
 {
@@ -66,8 +69,8 @@ keyhold_untrusted_json_parse_object (const char *data, gsize length, GError **er
 
   if (length > G_MAXSSIZE || !g_utf8_validate (data, (gssize) length, NULL))
     {
-      g_set_error_literal (error, KEYHOLD_UNTRUSTED_JSON_ERROR,
-                           KEYHOLD_UNTRUSTED_JSON_ERROR_SYNTAX, "not UTF-8 text");
+      g_set_error_literal (error, KEYHOLD_UNTRUSTED_JSON_ERROR, KEYHOLD_UNTRUSTED_JSON_ERROR_SYNTAX,
+                           "not UTF-8 text");
       return NULL;
     }
   switch (check_structure (data, length))

@@ -145,7 +145,9 @@ is_plain_http (const WebUrl *url)
 static gboolean
 parse_web_url (const char *text, WebUrl *out_url, GError **error)
 {
-  g_auto (WebUrl) url = { NULL, };
+  g_auto (WebUrl) url = {
+    NULL,
+  };
   g_autoptr (GError) parse_error = NULL;
   const char *scheme, *host;
 
@@ -190,14 +192,18 @@ parse_web_url (const char *text, WebUrl *out_url, GError **error)
                         "URL must use https; plain http is only allowed for a loopback host");
 
   *out_url = url;
-  url = (WebUrl) { NULL, };
+  url = (WebUrl) {
+    NULL,
+  };
   return TRUE;
 }
 
 static gboolean
 parse_issuer (const char *text, WebUrl *out_url, GError **error)
 {
-  g_auto (WebUrl) url = { NULL, };
+  g_auto (WebUrl) url = {
+    NULL,
+  };
 
   if (!parse_web_url (text, &url, error))
     return FALSE;
@@ -208,14 +214,18 @@ parse_issuer (const char *text, WebUrl *out_url, GError **error)
     return set_invalid (error, "An issuer URL must not have a fragment (“#”)");
 
   *out_url = url;
-  url = (WebUrl) { NULL, };
+  url = (WebUrl) {
+    NULL,
+  };
   return TRUE;
 }
 
 gboolean
 keyhold_url_policy_check_issuer (const char *url, GError **error)
 {
-  g_auto (WebUrl) parsed = { NULL, };
+  g_auto (WebUrl) parsed = {
+    NULL,
+  };
 
   g_return_val_if_fail (url != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -226,7 +236,9 @@ keyhold_url_policy_check_issuer (const char *url, GError **error)
 char *
 keyhold_url_policy_origin (const char *url, GError **error)
 {
-  g_auto (WebUrl) parsed = { NULL, };
+  g_auto (WebUrl) parsed = {
+    NULL,
+  };
   const char *scheme;
   int port;
 
@@ -268,8 +280,12 @@ keyhold_url_policy_origin_allowed (const char *url,
 gboolean
 keyhold_url_policy_check_endpoint (const char *endpoint_url, const char *issuer, GError **error)
 {
-  g_auto (WebUrl) issuer_url = { NULL, };
-  g_auto (WebUrl) endpoint = { NULL, };
+  g_auto (WebUrl) issuer_url = {
+    NULL,
+  };
+  g_auto (WebUrl) endpoint = {
+    NULL,
+  };
 
   g_return_val_if_fail (endpoint_url != NULL, FALSE);
   g_return_val_if_fail (issuer != NULL, FALSE);

@@ -89,13 +89,12 @@ keyhold_access_new (GDBusConnection *connection)
   access->connection = g_object_ref (connection);
   access->cancellable = g_cancellable_new ();
   g_mutex_init (&access->verdicts_lock);
-  access->verdicts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                            (GDestroyNotify) caller_info_free);
+  access->verdicts
+      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) caller_info_free);
   access->lookups = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   access->name_owner_changed_id = g_dbus_connection_signal_subscribe (
       connection, "org.freedesktop.DBus", "org.freedesktop.DBus", "NameOwnerChanged",
-      "/org/freedesktop/DBus", NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_name_owner_changed, access,
-      NULL);
+      "/org/freedesktop/DBus", NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_name_owner_changed, access, NULL);
   return access;
 }
 
@@ -120,9 +119,9 @@ keyhold_access_free (KeyholdAccess *access)
 static void
 refuse (GDBusMethodInvocation *invocation)
 {
-  g_dbus_method_invocation_return_error_literal (invocation, KEYHOLD_ERROR,
-                                                 KEYHOLD_ERROR_ACCESS_DENIED,
-                                                 "Only processes of the agent's own user may use it");
+  g_dbus_method_invocation_return_error_literal (
+      invocation, KEYHOLD_ERROR, KEYHOLD_ERROR_ACCESS_DENIED,
+      "Only processes of the agent's own user may use it");
 }
 
 static CallerVerdict
@@ -303,8 +302,7 @@ keyhold_access_check (KeyholdAccess *access,
   g_dbus_connection_call (access->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                           "org.freedesktop.DBus", "GetConnectionCredentials",
                           g_variant_new ("(s)", sender), G_VARIANT_TYPE ("(a{sv})"),
-                          G_DBUS_CALL_FLAGS_NONE, -1, access->cancellable, on_credentials,
-                          waiting);
+                          G_DBUS_CALL_FLAGS_NONE, -1, access->cancellable, on_credentials, waiting);
   return FALSE;
 }
 

@@ -37,11 +37,13 @@ struct _KeyholdIdleExit
 static int
 now_s (void)
 {
-  return (int)(g_get_monotonic_time () / G_USEC_PER_SEC);
+  return (int) (g_get_monotonic_time () / G_USEC_PER_SEC);
 }
 
 static GDBusMessage *
-on_message (GDBusConnection *connection, GDBusMessage *message, gboolean incoming,
+on_message (GDBusConnection *connection,
+            GDBusMessage *message,
+            gboolean incoming,
             gpointer user_data)
 {
   CallClock *clock = user_data;
@@ -81,7 +83,7 @@ on_timer (gpointer user_data)
   int idle_for = now - last_active;
 
   self->timer_id = 0;
-  if (idle_for < (int)self->timeout_s)
+  if (idle_for < (int) self->timeout_s)
     arm (self, self->timeout_s - idle_for);
   else if (any_busy (self))
     {
@@ -94,7 +96,9 @@ on_timer (gpointer user_data)
 }
 
 KeyholdIdleExit *
-keyhold_idle_exit_new (GDBusConnection *connection, guint timeout_s, KeyholdIdleExitFunc on_idle,
+keyhold_idle_exit_new (GDBusConnection *connection,
+                       guint timeout_s,
+                       KeyholdIdleExitFunc on_idle,
                        gpointer user_data)
 {
   KeyholdIdleExit *self = g_new0 (KeyholdIdleExit, 1);
@@ -114,7 +118,8 @@ keyhold_idle_exit_new (GDBusConnection *connection, guint timeout_s, KeyholdIdle
 }
 
 void
-keyhold_idle_exit_add_busy_check (KeyholdIdleExit *self, KeyholdIdleExitBusyFunc is_busy,
+keyhold_idle_exit_add_busy_check (KeyholdIdleExit *self,
+                                  KeyholdIdleExitBusyFunc is_busy,
                                   gpointer user_data)
 {
   BusyCheck check = { is_busy, user_data };

@@ -27,9 +27,12 @@ typedef gboolean (*KeyholdIdleExitBusyFunc) (gpointer user_data);
 typedef void (*KeyholdIdleExitFunc) (gpointer user_data);
 
 /* Calls @on_idle once the agent has been idle for @timeout_s seconds. */
-KeyholdIdleExit *keyhold_idle_exit_new (GDBusConnection *connection, guint timeout_s,
-                                        KeyholdIdleExitFunc on_idle, gpointer user_data);
-void keyhold_idle_exit_add_busy_check (KeyholdIdleExit *self, KeyholdIdleExitBusyFunc is_busy,
+KeyholdIdleExit *keyhold_idle_exit_new (GDBusConnection *connection,
+                                        guint timeout_s,
+                                        KeyholdIdleExitFunc on_idle,
+                                        gpointer user_data);
+void keyhold_idle_exit_add_busy_check (KeyholdIdleExit *self,
+                                       KeyholdIdleExitBusyFunc is_busy,
                                        gpointer user_data);
 void keyhold_idle_exit_free (KeyholdIdleExit *self);
 

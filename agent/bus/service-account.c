@@ -15,8 +15,7 @@ typedef struct
 } AccountService;
 
 static void
-on_token_published (const char *key, KeyholdSecret *token, gint64 expires_at_us,
-                    gpointer user_data)
+on_token_published (const char *key, KeyholdSecret *token, gint64 expires_at_us, gpointer user_data)
 {
   AccountService *service = user_data;
 
@@ -60,8 +59,8 @@ on_token (GObject *source, GAsyncResult *result, gpointer user_data)
   GError *error = NULL;
   gint64 expires_at_s = 0;
 
-  token = keyhold_account_get_token_finish (KEYHOLD_ACCOUNT (source), result, &expires_at_s,
-                                            &error);
+  token
+      = keyhold_account_get_token_finish (KEYHOLD_ACCOUNT (source), result, &expires_at_s, &error);
   if (token == NULL)
     {
       g_dbus_method_invocation_take_error (invocation, error);
@@ -84,8 +83,8 @@ handle_get_access_token (KeyholdDBusAccount1 *skeleton,
   if (!keyhold_access_check (service->access, G_DBUS_INTERFACE_SKELETON (skeleton), invocation))
     return G_DBUS_METHOD_INVOCATION_HANDLED;
 
-  keyhold_account_get_token_async (service->account, scopes, audience, min_validity, NULL,
-                                   on_token, invocation);
+  keyhold_account_get_token_async (service->account, scopes, audience, min_validity, NULL, on_token,
+                                   invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -164,9 +163,9 @@ keyhold_service_account_new (KeyholdAccount *account,
   g_object_set_data_full (G_OBJECT (skeleton), "keyhold-account-service", service,
                           account_service_free);
 
-  g_object_set (skeleton, "version", 1, "name", config->name, "issuer", config->issuer,
-                "client-id", config->client_id, "scopes", config->scopes, "api-origins",
-                config->api_origins, NULL);
+  g_object_set (skeleton, "version", 1, "name", config->name, "issuer", config->issuer, "client-id",
+                config->client_id, "scopes", config->scopes, "api-origins", config->api_origins,
+                NULL);
   for (guint i = 0; i < G_N_ELEMENTS (mirrored); i++)
     g_object_bind_property (account, mirrored[i], skeleton, mirrored[i], G_BINDING_SYNC_CREATE);
 

@@ -33,7 +33,8 @@ unwatch_name (gpointer watch_id)
 }
 
 static gboolean
-caller_allowed (KeyholdDBusAgent1 *skeleton, GDBusMethodInvocation *invocation,
+caller_allowed (KeyholdDBusAgent1 *skeleton,
+                GDBusMethodInvocation *invocation,
                 AgentService *service)
 {
   return keyhold_access_check (service->access, G_DBUS_INTERFACE_SKELETON (skeleton), invocation);
@@ -195,7 +196,8 @@ handle_cancel_sign_in (KeyholdDBusAgent1 *skeleton,
 }
 
 GDBusInterfaceSkeleton *
-keyhold_service_agent_new (KeyholdAccounts *accounts, KeyholdSignIns *sign_ins,
+keyhold_service_agent_new (KeyholdAccounts *accounts,
+                           KeyholdSignIns *sign_ins,
                            KeyholdAccess *access)
 {
   KeyholdDBusAgent1 *skeleton = keyhold_dbus_agent1_skeleton_new ();
@@ -210,24 +212,24 @@ keyhold_service_agent_new (KeyholdAccounts *accounts, KeyholdSignIns *sign_ins,
   keyhold_dbus_agent1_set_version (skeleton, 1);
   g_signal_connect (skeleton, "handle-list-accounts", G_CALLBACK (handle_list_accounts), service);
   g_signal_connect (skeleton, "handle-add-account", G_CALLBACK (handle_add_account), service);
-  g_signal_connect (skeleton, "handle-remove-account", G_CALLBACK (handle_remove_account),
-                    service);
+  g_signal_connect (skeleton, "handle-remove-account", G_CALLBACK (handle_remove_account), service);
   g_signal_connect (skeleton, "handle-start-sign-in", G_CALLBACK (handle_start_sign_in), service);
-  g_signal_connect (skeleton, "handle-cancel-sign-in", G_CALLBACK (handle_cancel_sign_in),
-                    service);
+  g_signal_connect (skeleton, "handle-cancel-sign-in", G_CALLBACK (handle_cancel_sign_in), service);
   return G_DBUS_INTERFACE_SKELETON (skeleton);
 }
 
 static void
-emit_to_caller (GDBusInterfaceSkeleton *agent, const char *caller, const char *signal_name,
+emit_to_caller (GDBusInterfaceSkeleton *agent,
+                const char *caller,
+                const char *signal_name,
                 GVariant *parameters)
 {
   GDBusConnection *connection = g_dbus_interface_skeleton_get_connection (agent);
 
   /* Fails only when the connection is closed: there is no one to tell. */
   if (connection != NULL)
-    g_dbus_connection_emit_signal (connection, caller, KEYHOLD_AGENT_PATH,
-                                   KEYHOLD_AGENT1_INTERFACE, signal_name, parameters, NULL);
+    g_dbus_connection_emit_signal (connection, caller, KEYHOLD_AGENT_PATH, KEYHOLD_AGENT1_INTERFACE,
+                                   signal_name, parameters, NULL);
 }
 
 void

@@ -36,22 +36,22 @@ caller_owner (KeyholdDBusOutbox1 *skeleton,
 
 /* ---- Enqueue ------------------------------------------------------------------ */
 
-static gboolean G_GNUC_PRINTF (2, 3)
+static gboolean invalid (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+static gboolean
 invalid (GError **error, const char *format, ...)
 {
   va_list args;
 
   va_start (args, format);
-  g_propagate_error (error,
-                     g_error_new_valist (KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT, format,
-                                         args));
+  g_propagate_error (
+      error, g_error_new_valist (KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT, format, args));
   va_end (args);
   return FALSE;
 }
 
 static gboolean
-take_request_entry (KeyholdOutboxRequest *request, const char *key, GVariant *value,
-                    GError **error)
+take_request_entry (KeyholdOutboxRequest *request, const char *key, GVariant *value, GError **error)
 {
   if (g_str_equal (key, "method") || g_str_equal (key, "url"))
     return TRUE;
@@ -176,9 +176,9 @@ info_variant (const KeyholdOutboxItemInfo *info)
       g_variant_builder_add (&builder, "{sv}", "response_headers",
                              keyhold_outbox_headers_variant (info->response_header_names,
                                                              info->response_header_values));
-      g_variant_builder_add (&builder, "{sv}", "response_body",
-                             g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING,
-                                                       info->response_body, TRUE));
+      g_variant_builder_add (
+          &builder, "{sv}", "response_body",
+          g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, info->response_body, TRUE));
       g_variant_builder_add (&builder, "{sv}", "response_truncated",
                              g_variant_new_boolean (info->response_truncated));
     }
@@ -275,9 +275,8 @@ on_listed (GObject *source, GAsyncResult *result, gpointer user_data)
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("aa{sv}"));
   for (guint i = 0; i < infos->len; i++)
     g_variant_builder_add_value (&builder, info_variant (infos->pdata[i]));
-  g_dbus_method_invocation_return_value (invocation,
-                                         g_variant_new ("(@aa{sv})",
-                                                        g_variant_builder_end (&builder)));
+  g_dbus_method_invocation_return_value (
+      invocation, g_variant_new ("(@aa{sv})", g_variant_builder_end (&builder)));
 }
 
 static gboolean
@@ -303,10 +302,9 @@ handle_list (KeyholdDBusOutbox1 *skeleton,
       g_dbus_method_invocation_take_error (invocation, error);
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
-  keyhold_outbox_list_async (service->outbox, owner, *account != '\0' ? account : NULL,
-                             *queue != '\0' ? queue : NULL, mask,
-                             after != NULL && *after != '\0' ? after : NULL, limit, on_listed,
-                             invocation);
+  keyhold_outbox_list_async (
+      service->outbox, owner, *account != '\0' ? account : NULL, *queue != '\0' ? queue : NULL,
+      mask, after != NULL && *after != '\0' ? after : NULL, limit, on_listed, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

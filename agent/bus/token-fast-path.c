@@ -62,8 +62,12 @@ table_key (const char *object_path, const char *key)
 /* A new reference to a token for @object_path and @key that stays valid
  * at least @min_validity_us more, if the caller is allowed. */
 static KeyholdSecret *
-lookup (FastPathState *state, const char *sender, const char *object_path, const char *key,
-        gint64 min_validity_us, gint64 *out_expires_at_us)
+lookup (FastPathState *state,
+        const char *sender,
+        const char *object_path,
+        const char *key,
+        gint64 min_validity_us,
+        gint64 *out_expires_at_us)
 {
   g_autofree char *wanted = table_key (object_path, key);
   KeyholdSecret *token = NULL;
@@ -94,7 +98,9 @@ is_get_access_token (GDBusMessage *message)
 }
 
 static GDBusMessage *
-on_message (GDBusConnection *connection, GDBusMessage *message, gboolean incoming,
+on_message (GDBusConnection *connection,
+            GDBusMessage *message,
+            gboolean incoming,
             gpointer user_data)
 {
   FastPathState *state = user_data;
@@ -109,8 +115,7 @@ on_message (GDBusConnection *connection, GDBusMessage *message, gboolean incomin
   if (!incoming || !is_get_access_token (message))
     return message;
 
-  g_variant_get (g_dbus_message_get_body (message), "(^a&s&su)", &scopes, &audience,
-                 &min_validity);
+  g_variant_get (g_dbus_message_get_body (message), "(^a&s&su)", &scopes, &audience, &min_validity);
   if (!keyhold_token_request_validate (scopes, audience, min_validity, NULL))
     return message;
   key = keyhold_token_request_key (scopes, audience);
@@ -121,8 +126,8 @@ on_message (GDBusConnection *connection, GDBusMessage *message, gboolean incomin
 
   /* The same reply the main loop would send; sending only queues it. */
   reply = g_dbus_message_new_method_reply (message);
-  g_dbus_message_set_body (reply, g_variant_new ("(sx)", keyhold_secret_get (token),
-                                                 expires_at_us / G_USEC_PER_SEC));
+  g_dbus_message_set_body (
+      reply, g_variant_new ("(sx)", keyhold_secret_get (token), expires_at_us / G_USEC_PER_SEC));
   g_dbus_connection_send_message (connection, reply, G_DBUS_SEND_MESSAGE_FLAGS_NONE, NULL, NULL);
   g_object_unref (message);
   return NULL;
@@ -140,9 +145,8 @@ keyhold_token_fast_path_new (GDBusConnection *connection, KeyholdAccess *access)
                                          (GDestroyNotify) published_token_free);
   fast_path->state = state;
   fast_path->connection = g_object_ref (connection);
-  fast_path->filter_id = g_dbus_connection_add_filter (connection, on_message,
-                                                       g_atomic_rc_box_acquire (state),
-                                                       state_unref);
+  fast_path->filter_id = g_dbus_connection_add_filter (
+      connection, on_message, g_atomic_rc_box_acquire (state), state_unref);
   return fast_path;
 }
 

@@ -13,7 +13,10 @@
 #include "base/http-syntax.h"
 #include "net/http.h"
 
+/* clang-format 14 would put spaces around the hyphens of the quark name. */
+/* clang-format off */
 G_DEFINE_QUARK (keyhold-http-error-quark, keyhold_http_error)
+/* clang-format on */
 
 /* Longest Retry-After we honour (RFC 9110 leaves it open; a day is already
  * far beyond any sensible back-off). */
@@ -159,8 +162,17 @@ static gboolean
 is_reserved_header (const char *name)
 {
   static const char *const reserved[] = {
-    "Authorization", "Proxy-Authorization", "Host", "Content-Length", "Transfer-Encoding",
-    "Connection", "Keep-Alive", "Upgrade", "TE", "Trailer", "Expect",
+    "Authorization",
+    "Proxy-Authorization",
+    "Host",
+    "Content-Length",
+    "Transfer-Encoding",
+    "Connection",
+    "Keep-Alive",
+    "Upgrade",
+    "TE",
+    "Trailer",
+    "Expect",
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (reserved); i++)
@@ -636,7 +648,7 @@ transfer_set_method (Transfer *transfer)
    * wiping: the same limitation as for the bearer line. */
   body = request_body_data (request, &body_length);
   if (curl_easy_setopt (transfer->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) body_length)
-        != CURLE_OK
+          != CURLE_OK
       || curl_easy_setopt (transfer->easy, CURLOPT_POSTFIELDS, body) != CURLE_OK)
     return FALSE;
   if (strcmp (method, "POST") == 0)
@@ -663,13 +675,14 @@ transfer_set_options (Transfer *transfer)
          && curl_easy_setopt (easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK
          && curl_easy_setopt (easy, CURLOPT_NETRC, (long) CURL_NETRC_IGNORED) == CURLE_OK
          && curl_easy_setopt (easy, CURLOPT_USERAGENT, "keyhold/" PACKAGE_VERSION) == CURLE_OK
-         && curl_easy_setopt (easy, CURLOPT_CONNECTTIMEOUT_MS,
-                              (long) request->connect_timeout_ms) == CURLE_OK
+         && curl_easy_setopt (easy, CURLOPT_CONNECTTIMEOUT_MS, (long) request->connect_timeout_ms)
+                == CURLE_OK
          /* The total limit also ends servers that trickle their answer. */
-         && curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS,
-                              (long) request->total_timeout_ms) == CURLE_OK
+         && curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS, (long) request->total_timeout_ms)
+                == CURLE_OK
          && curl_easy_setopt (easy, CURLOPT_MAXFILESIZE_LARGE,
-                              (curl_off_t) request->max_response_bytes) == CURLE_OK
+                              (curl_off_t) request->max_response_bytes)
+                == CURLE_OK
          && curl_easy_setopt (easy, CURLOPT_WRITEFUNCTION, on_body_data) == CURLE_OK
          && curl_easy_setopt (easy, CURLOPT_WRITEDATA, transfer) == CURLE_OK
          && curl_easy_setopt (easy, CURLOPT_HEADERFUNCTION, on_header_line) == CURLE_OK
@@ -684,8 +697,7 @@ static gboolean
 transfer_prepare (Transfer *transfer, GError **error)
 {
   if (!describe_url (transfer->request->url, &transfer->where, error)
-      || !check_method (transfer->request, error)
-      || !transfer_build_headers (transfer, error))
+      || !check_method (transfer->request, error) || !transfer_build_headers (transfer, error))
     return FALSE;
 
   transfer->easy = curl_easy_init ();
@@ -1013,8 +1025,8 @@ keyhold_http_new (void)
   http = g_new0 (KeyholdHttp, 1);
   http->context = g_main_context_ref_thread_default ();
   http->multi = create_multi_cloexec ();
-  http->sockets = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL,
-                                         (GDestroyNotify) drop_source);
+  http->sockets
+      = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, (GDestroyNotify) drop_source);
   g_queue_init (&http->transfers);
   curl_multi_setopt (http->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
   curl_multi_setopt (http->multi, CURLMOPT_SOCKETDATA, http);

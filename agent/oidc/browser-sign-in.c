@@ -17,8 +17,8 @@
 #define CONNECTION_TIMEOUT_S 10
 #define MAX_PENDING_CONNECTIONS 8
 
-#define PAGE_HEAD \
-  "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>keyhold</title></head>" \
+#define PAGE_HEAD                                                                                  \
+  "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>keyhold</title></head>"               \
   "<body><p>"
 #define PAGE_TAIL "</p></body></html>"
 #define SUCCESS_PAGE PAGE_HEAD "Sign-in received. You can close this window." PAGE_TAIL
@@ -265,8 +265,8 @@ check_callback (BrowserSignIn *sign_in, const CallbackParams *params, GError **e
       if (params->error_description != NULL)
         description = keyhold_oauth_sanitize_provider_text (params->error_description);
       g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_SIGN_IN_FAILED,
-                   "The provider ended the sign-in: %s%s%s", code,
-                   description != NULL ? ": " : "", description != NULL ? description : "");
+                   "The provider ended the sign-in: %s%s%s", code, description != NULL ? ": " : "",
+                   description != NULL ? description : "");
     }
   else if (params->code == NULL || keyhold_secret_get_length (params->code) == 0)
     set_sign_in_failed (error, "The sign-in response carries no authorization code");
@@ -393,7 +393,9 @@ read_more (Connection *conn)
 }
 
 static gboolean
-on_incoming (GSocketService *service, GSocketConnection *connection, GObject *source_object,
+on_incoming (GSocketService *service,
+             GSocketConnection *connection,
+             GObject *source_object,
              gpointer user_data)
 {
   BrowserSignIn *sign_in = user_data;

@@ -131,8 +131,8 @@ poll_token (GTask *task)
   DeviceSignIn *sign_in = g_task_get_task_data (task);
 
   keyhold_oauth_poll_device_token_async (sign_in->http, sign_in->token_endpoint, sign_in->client_id,
-                                        sign_in->authorization->device_code,
-                                        g_task_get_cancellable (task), on_polled, task);
+                                         sign_in->authorization->device_code,
+                                         g_task_get_cancellable (task), on_polled, task);
 }
 
 static void
@@ -150,8 +150,8 @@ on_authorized (GObject *source, GAsyncResult *result, gpointer user_data)
     }
 
   sign_in->interval_s = sign_in->authorization->interval;
-  sign_in->deadline_us = g_get_monotonic_time ()
-                         + (gint64) sign_in->authorization->expires_in * G_USEC_PER_SEC;
+  sign_in->deadline_us
+      = g_get_monotonic_time () + (gint64) sign_in->authorization->expires_in * G_USEC_PER_SEC;
   sign_in->progress (sign_in->authorization, sign_in->progress_data);
   wait_interval (g_steal_pointer (&task));
 }

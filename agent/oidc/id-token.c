@@ -15,7 +15,10 @@
  * adding a leeway to one can never overflow. */
 #define NUMERIC_DATE_LIMIT ((gint64) 1 << 40)
 
+/* clang-format 14 would put spaces around the hyphens of the quark name. */
+/* clang-format off */
 G_DEFINE_QUARK (keyhold-id-token-error-quark, keyhold_id_token_error)
+/* clang-format on */
 
 static KeyholdIdTokenError
 error_code_from_jws (const GError *jws_error)

@@ -14,7 +14,10 @@
 #define RSA_MAX_BITS 8192
 #define RSA_MAX_EXPONENT_BYTES 4
 
+/* clang-format 14 would put spaces around the hyphens of the quark name. */
+/* clang-format off */
 G_DEFINE_QUARK (keyhold-jws-error-quark, keyhold_jws_error)
+/* clang-format on */
 
 G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gcry_sexp_t, gcry_sexp_release, NULL)
 G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gcry_mpi_t, gcry_mpi_release, NULL)
@@ -65,7 +68,8 @@ base64url_decode (const char *text, gsize length)
 
   decoded->capacity = capacity;
   if (sodium_base642bin (decoded->data, decoded->capacity, text, length, NULL, &decoded->length,
-                         NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+                         NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING)
+      != 0)
     return NULL;
   return g_steal_pointer (&decoded);
 }
@@ -238,8 +242,8 @@ import_rsa_key (JsonObject *key, gcry_sexp_t *out_key, gsize *out_modulus_bytes,
   if (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS)
     {
       g_set_error (error, KEYHOLD_JWS_ERROR, KEYHOLD_JWS_ERROR_UNSUPPORTED_ALGORITHM,
-                   "the provider's RSA key has %u bits; %d to %d are accepted", bits,
-                   RSA_MIN_BITS, RSA_MAX_BITS);
+                   "the provider's RSA key has %u bits; %d to %d are accepted", bits, RSA_MIN_BITS,
+                   RSA_MAX_BITS);
       return FALSE;
     }
   if (gcry_sexp_build (out_key, NULL, "(public-key (rsa (n %m) (e %m)))", n, e) != 0)
@@ -288,7 +292,8 @@ verify_rs256 (JsonObject *key,
 
   gcry_md_hash_buffer (GCRY_MD_SHA256, digest, signing_input, signing_input_length);
   if (gcry_sexp_build (&data, NULL, "(data (flags pkcs1) (hash sha256 %b))", (int) sizeof digest,
-                       digest) != 0
+                       digest)
+          != 0
       || gcry_sexp_build (&signature_value, NULL, "(sig-val (rsa (s %m)))", s) != 0
       || gcry_pk_verify (signature_value, data, public_key) != 0)
     {
@@ -315,7 +320,8 @@ verify_ed25519 (JsonObject *key,
     }
   if (signature->length != crypto_sign_BYTES
       || crypto_sign_verify_detached (signature->data, (const guint8 *) signing_input,
-                                      signing_input_length, public_key->data) != 0)
+                                      signing_input_length, public_key->data)
+             != 0)
     {
       set_bad_signature (error);
       return FALSE;
@@ -449,8 +455,8 @@ select_key (JsonNode *jwks, const Algorithm *algorithm, const char *kid, GError 
                          "the provider's key set has no key with the token's \"kid\"");
   else
     g_set_error (error, KEYHOLD_JWS_ERROR, KEYHOLD_JWS_ERROR_NO_KEY,
-                 "the token names no \"kid\" and the provider's key set has %u keys for %s",
-                 fits, algorithm->name);
+                 "the token names no \"kid\" and the provider's key set has %u keys for %s", fits,
+                 algorithm->name);
   return NULL;
 }
 

@@ -20,7 +20,10 @@
 #define MAX_VERIFICATION_URI_BYTES 2048
 #define DEVICE_CODE_GRANT_TYPE "urn:ietf:params:oauth:grant-type:device_code"
 
+/* clang-format 14 would put spaces around the hyphens of the quark name. */
+/* clang-format off */
 G_DEFINE_QUARK (keyhold-oauth-error-quark, keyhold_oauth_error)
+/* clang-format on */
 
 void
 keyhold_token_response_free (KeyholdTokenResponse *response)
@@ -164,7 +167,10 @@ keyhold_oauth_set_error_from_answer (guint status, const char *body, gsize lengt
 
 /* Parses the body of a 200 answer; any other status becomes an error. */
 static SecretTree *
-parse_success_answer (guint status, const char *body, gsize length, const char *what,
+parse_success_answer (guint status,
+                      const char *body,
+                      gsize length,
+                      const char *what,
                       GError **error)
 {
   g_autoptr (GError) local_error = NULL;
@@ -259,8 +265,8 @@ get_expires_in (JsonObject *object, gint64 *out_expires_in_s, gboolean *out_miss
       return FALSE;
     }
   *out_missing = !present;
-  *out_expires_in_s = present ? MIN (value, KEYHOLD_OAUTH_MAX_EXPIRES_IN_S)
-                              : KEYHOLD_OAUTH_DEFAULT_EXPIRES_IN_S;
+  *out_expires_in_s
+      = present ? MIN (value, KEYHOLD_OAUTH_MAX_EXPIRES_IN_S) : KEYHOLD_OAUTH_DEFAULT_EXPIRES_IN_S;
   return TRUE;
 }
 
@@ -327,7 +333,9 @@ is_browser_url (const char *url)
 /* The user opens these in a browser: only web URLs, never file: or
  * javascript:. */
 static gboolean
-get_verification_uri (JsonObject *object, const char *member, const char **out_value,
+get_verification_uri (JsonObject *object,
+                      const char *member,
+                      const char **out_value,
                       GError **error)
 {
   const char *what = "device authorization";
@@ -489,10 +497,9 @@ on_token_answer (GObject *source, GAsyncResult *result, gpointer user_data)
 
   response = receive_answer (result, task, &error);
   if (response != NULL)
-    token = keyhold_oauth_parse_token_response (response->status,
-                                                keyhold_secret_get (response->body),
-                                                keyhold_secret_get_length (response->body),
-                                                response->sent_at_real_us, &error);
+    token = keyhold_oauth_parse_token_response (
+        response->status, keyhold_secret_get (response->body),
+        keyhold_secret_get_length (response->body), response->sent_at_real_us, &error);
   if (token == NULL)
     g_task_return_error (task, error);
   else
@@ -500,7 +507,9 @@ on_token_answer (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static KeyholdTokenResponse *
-token_request_finish (GAsyncResult *result, gpointer source_tag, gint64 *out_retry_after_s,
+token_request_finish (GAsyncResult *result,
+                      gpointer source_tag,
+                      gint64 *out_retry_after_s,
                       GError **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
@@ -573,12 +582,12 @@ keyhold_oauth_exchange_code_finish (GAsyncResult *result, GError **error)
 
 void
 keyhold_oauth_poll_device_token_async (KeyholdHttp *http,
-                                      const char *token_endpoint,
-                                      const char *client_id,
-                                      KeyholdSecret *device_code,
-                                      GCancellable *cancellable,
-                                      GAsyncReadyCallback callback,
-                                      gpointer user_data)
+                                       const char *token_endpoint,
+                                       const char *client_id,
+                                       KeyholdSecret *device_code,
+                                       GCancellable *cancellable,
+                                       GAsyncReadyCallback callback,
+                                       gpointer user_data)
 {
   GTask *task = request_task_new (http, keyhold_oauth_poll_device_token_async, cancellable,
                                   callback, user_data);
@@ -607,8 +616,8 @@ on_device_authorization_answer (GObject *source, GAsyncResult *result, gpointer 
   response = receive_answer (result, task, &error);
   if (response != NULL)
     authorization = keyhold_oauth_parse_device_authorization (
-      response->status, keyhold_secret_get (response->body),
-      keyhold_secret_get_length (response->body), &error);
+        response->status, keyhold_secret_get (response->body),
+        keyhold_secret_get_length (response->body), &error);
   if (authorization == NULL)
     g_task_return_error (task, error);
   else
@@ -639,7 +648,7 @@ keyhold_oauth_request_device_authorization_finish (GAsyncResult *result, GError 
 {
   g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result))
-                          == keyhold_oauth_request_device_authorization_async,
+                            == keyhold_oauth_request_device_authorization_async,
                         NULL);
 
   return g_task_propagate_pointer (G_TASK (result), error);

@@ -173,12 +173,12 @@ KeyholdDeviceAuthorization *keyhold_oauth_request_device_authorization_finish (G
  * finished, it fails with AUTHORIZATION_PENDING or SLOW_DOWN; it ends with
  * ACCESS_DENIED or EXPIRED_TOKEN. */
 void keyhold_oauth_poll_device_token_async (KeyholdHttp *http,
-                                           const char *token_endpoint,
-                                           const char *client_id,
-                                           KeyholdSecret *device_code,
-                                           GCancellable *cancellable,
-                                           GAsyncReadyCallback callback,
-                                           gpointer user_data);
+                                            const char *token_endpoint,
+                                            const char *client_id,
+                                            KeyholdSecret *device_code,
+                                            GCancellable *cancellable,
+                                            GAsyncReadyCallback callback,
+                                            gpointer user_data);
 KeyholdTokenResponse *keyhold_oauth_poll_device_token_finish (GAsyncResult *result, GError **error);
 
 /* Revokes a refresh token (RFC 7009 §2.1, token_type_hint=refresh_token).

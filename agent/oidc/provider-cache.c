@@ -111,8 +111,8 @@ lookup_entry (KeyholdProviderCache *cache, DocumentKind kind, const char *issuer
         entry->document = keyhold_store_get_provider_metadata (cache->store, issuer,
                                                                &entry->fetched_at, &error);
       else
-        entry->document = keyhold_store_get_provider_jwks (cache->store, issuer,
-                                                           &entry->fetched_at, &error);
+        entry->document
+            = keyhold_store_get_provider_jwks (cache->store, issuer, &entry->fetched_at, &error);
     }
   g_hash_table_insert (table, g_strdup (issuer), entry);
   return entry;
@@ -133,11 +133,9 @@ remember_document (KeyholdProviderCache *cache,
   if (cache->store == NULL)
     return;
   if (kind == DOCUMENT_METADATA)
-    keyhold_store_put_provider_metadata (cache->store, issuer, document, entry->fetched_at,
-                                         &error);
+    keyhold_store_put_provider_metadata (cache->store, issuer, document, entry->fetched_at, &error);
   else
-    keyhold_store_put_provider_jwks (cache->store, issuer, document, entry->fetched_at,
-                                     &error);
+    keyhold_store_put_provider_jwks (cache->store, issuer, document, entry->fetched_at, &error);
   if (error != NULL)
     cache->on_store_failed (issuer, error, cache->on_store_failed_data);
 }
@@ -201,8 +199,8 @@ get_document_async (KeyholdProviderCache *cache,
 {
   g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
   CachedDocument *entry = lookup_entry (cache, kind, issuer);
-  gboolean fresh = entry->document != NULL
-                   && keyhold_clock_now_s () - entry->fetched_at < MAX_DOCUMENT_AGE_S;
+  gboolean fresh
+      = entry->document != NULL && keyhold_clock_now_s () - entry->fetched_at < MAX_DOCUMENT_AGE_S;
   FetchData *data;
 
   if (fresh && !refetch)

@@ -17,7 +17,8 @@ typedef struct _KeyholdProviderCache KeyholdProviderCache;
 
 /* Called when a fetched document could not be written to the store. The
  * fetch itself succeeded, so no caller hears of it; the daemon logs it. */
-typedef void (*KeyholdProviderCacheStoreFailed) (const char *issuer, const GError *error,
+typedef void (*KeyholdProviderCacheStoreFailed) (const char *issuer,
+                                                 const GError *error,
                                                  gpointer user_data);
 
 /* @store may be NULL: documents are then kept in memory only. */
@@ -45,8 +46,8 @@ void keyhold_provider_cache_get_jwks_async (KeyholdProviderCache *cache,
                                             GAsyncReadyCallback callback,
                                             gpointer user_data);
 JsonNode *keyhold_provider_cache_get_jwks_finish (KeyholdProviderCache *cache,
-                                                 GAsyncResult *result,
-                                                 GError **error);
+                                                  GAsyncResult *result,
+                                                  GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KeyholdProviderCache, keyhold_provider_cache_free)
 

@@ -11,7 +11,10 @@
 #define FETCH_TOTAL_TIMEOUT_MS 30000
 #define DISCOVERY_PATH "/.well-known/openid-configuration"
 
+/* clang-format 14 would put spaces around the hyphens of the quark name. */
+/* clang-format off */
 G_DEFINE_QUARK (keyhold-provider-error-quark, keyhold_provider_error)
+/* clang-format on */
 
 void
 keyhold_provider_metadata_free (KeyholdProviderMetadata *metadata)
@@ -67,7 +70,10 @@ set_malformed (GError **error, GError *cause)
 }
 
 static gboolean
-get_string (JsonObject *object, const char *member, gboolean required, char **out_value,
+get_string (JsonObject *object,
+            const char *member,
+            gboolean required,
+            char **out_value,
             GError **error)
 {
   g_autoptr (GError) local_error = NULL;
@@ -179,7 +185,9 @@ parse_document (const char *document, gsize length, GError **error)
 }
 
 static gboolean
-check_issuer_matches (JsonObject *object, const char *expected_issuer, char **out_issuer,
+check_issuer_matches (JsonObject *object,
+                      const char *expected_issuer,
+                      char **out_issuer,
                       GError **error)
 {
   g_autofree char *issuer = NULL;
@@ -216,8 +224,8 @@ keyhold_provider_metadata_parse (const char *document,
   object = json_node_get_object (root);
 
   if (!check_issuer_matches (object, expected_issuer, &metadata->issuer, error)
-      || !get_endpoint (object, "token_endpoint", TRUE, expected_issuer,
-                        &metadata->token_endpoint, error)
+      || !get_endpoint (object, "token_endpoint", TRUE, expected_issuer, &metadata->token_endpoint,
+                        error)
       || !get_endpoint (object, "jwks_uri", TRUE, expected_issuer, &metadata->jwks_uri, error)
       || !get_endpoint (object, "authorization_endpoint", FALSE, expected_issuer,
                         &metadata->authorization_endpoint, error)
@@ -240,7 +248,7 @@ gboolean
 keyhold_provider_metadata_allows_pkce_s256 (const KeyholdProviderMetadata *metadata)
 {
   return metadata->code_challenge_methods_supported == NULL
-         || g_strv_contains ((const char *const *)metadata->code_challenge_methods_supported,
+         || g_strv_contains ((const char *const *) metadata->code_challenge_methods_supported,
                              "S256");
 }
 
@@ -420,8 +428,8 @@ keyhold_provider_fetch_jwks_async (KeyholdHttp *http,
   g_task_set_task_data (task, http, NULL);
   /* RFC 7517 §8.5 registers application/jwk-set+json; many servers send
    * plain application/json. */
-  send_get (http, jwks_uri, "application/jwk-set+json, application/json",
-            g_steal_pointer (&task), on_jwks_received);
+  send_get (http, jwks_uri, "application/jwk-set+json, application/json", g_steal_pointer (&task),
+            on_jwks_received);
 }
 
 char *

@@ -40,7 +40,7 @@ GQuark keyhold_provider_error_quark (void);
 typedef struct
 {
   char *issuer;
-  char *authorization_endpoint;        /* NULL if absent */
+  char *authorization_endpoint; /* NULL if absent */
   char *token_endpoint;
   char *device_authorization_endpoint; /* NULL if absent */
   char *revocation_endpoint;           /* NULL if absent */

@@ -104,10 +104,9 @@ keyhold_outbox_crypto_open (const KeyholdSecret *key,
   ad = associated_data (item_id, part);
   /* One spare byte: g_malloc (0) would return NULL for an empty message. */
   plaintext = g_malloc (length - NONCE_BYTES - TAG_BYTES + 1);
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt (plaintext, &plaintext_length, NULL,
-                                                  data + NONCE_BYTES, length - NONCE_BYTES,
-                                                  ad->data, ad->len, data,
-                                                  (const guint8 *) keyhold_secret_get (key))
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt (
+          plaintext, &plaintext_length, NULL, data + NONCE_BYTES, length - NONCE_BYTES, ad->data,
+          ad->len, data, (const guint8 *) keyhold_secret_get (key))
       != 0)
     {
       g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_STORAGE,
@@ -127,9 +126,8 @@ keyhold_outbox_crypto_fingerprint (const KeyholdSecret *key)
   g_return_val_if_fail (key_usable (key), NULL);
 
   fingerprint = g_malloc (FINGERPRINT_BYTES);
-  crypto_generichash (fingerprint, FINGERPRINT_BYTES, (const guint8 *) context,
-                      sizeof context - 1, (const guint8 *) keyhold_secret_get (key),
-                      keyhold_secret_get_length (key));
+  crypto_generichash (fingerprint, FINGERPRINT_BYTES, (const guint8 *) context, sizeof context - 1,
+                      (const guint8 *) keyhold_secret_get (key), keyhold_secret_get_length (key));
   return g_bytes_new_take (fingerprint, FINGERPRINT_BYTES);
 }
 

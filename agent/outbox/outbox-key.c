@@ -43,9 +43,8 @@ keyhold_outbox_seal_variant (KeyholdOutbox *self,
 char *
 keyhold_outbox_open_string (KeyholdOutbox *self, const char *id, GBytes *sealed, GError **error)
 {
-  g_autoptr (GBytes) plaintext = keyhold_outbox_crypto_open (self->key, id,
-                                                             KEYHOLD_OUTBOX_PART_URL, sealed,
-                                                             error);
+  g_autoptr (GBytes) plaintext
+      = keyhold_outbox_crypto_open (self->key, id, KEYHOLD_OUTBOX_PART_URL, sealed, error);
   gsize length;
   const char *data;
 

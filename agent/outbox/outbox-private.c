@@ -88,8 +88,8 @@ keyhold_outbox_emit_item_changed (KeyholdOutbox *self,
                                   KeyholdOutboxState state,
                                   int status)
 {
-  g_signal_emit (self, signals[SIGNAL_ITEM_CHANGED], 0, id,
-                 keyhold_outbox_state_to_string (state), status);
+  g_signal_emit (self, signals[SIGNAL_ITEM_CHANGED], 0, id, keyhold_outbox_state_to_string (state),
+                 status);
 }
 
 /* ---- the property and the signal ------------------------------------------------ */
@@ -114,13 +114,12 @@ keyhold_outbox_install_notifications (GObjectClass *object_class)
 {
   object_class->get_property = keyhold_outbox_get_property;
 
-  properties[PROP_STORAGE_ERROR] = g_param_spec_string (
-      "storage-error", NULL, NULL, "",
-      G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_STORAGE_ERROR]
+      = g_param_spec_string ("storage-error", NULL, NULL, "",
+                             G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
-  signals[SIGNAL_ITEM_CHANGED] = g_signal_new ("item-changed", G_TYPE_FROM_CLASS (object_class),
-                                               G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                                               G_TYPE_NONE, 3, G_TYPE_STRING, G_TYPE_STRING,
-                                               G_TYPE_INT);
+  signals[SIGNAL_ITEM_CHANGED]
+      = g_signal_new ("item-changed", G_TYPE_FROM_CLASS (object_class), G_SIGNAL_RUN_LAST, 0, NULL,
+                      NULL, NULL, G_TYPE_NONE, 3, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_INT);
 }

@@ -59,10 +59,7 @@ item_info (KeyholdOutbox *self, const KeyholdOutboxItem *item, GError **error)
 }
 
 static gboolean
-add_response (KeyholdOutbox *self,
-              KeyholdOutboxItemInfo *info,
-              GBytes *sealed,
-              GError **error)
+add_response (KeyholdOutbox *self, KeyholdOutboxItemInfo *info, GBytes *sealed, GError **error)
 {
   g_autoptr (GVariant) response = NULL;
   g_autoptr (GVariant) headers = NULL;
@@ -215,8 +212,8 @@ list_infos (KeyholdOutbox *self, const ReadData *query, GError **error)
       g_autoptr (GPtrArray) items = NULL;
 
       items = keyhold_outbox_store_list (self->store, owner, account, queue,
-                                         stored_state_mask (state_mask), after,
-                                         limit - infos->len, error);
+                                         stored_state_mask (state_mask), after, limit - infos->len,
+                                         error);
       if (items == NULL)
         return NULL;
       if (items->len == 0)

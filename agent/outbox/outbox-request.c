@@ -100,7 +100,7 @@ keyhold_outbox_request_to_variant (const KeyholdOutboxRequest *request)
 /* ---- validating requests ---------------------------------------------------------- */
 
 static gboolean G_GNUC_PRINTF (3, 4)
-fail (GError **error, KeyholdError code, const char *format, ...)
+    fail (GError **error, KeyholdError code, const char *format, ...)
 {
   va_list args;
 
@@ -116,8 +116,8 @@ keyhold_outbox_validate_queue_name (const char *queue, GError **error)
   gsize length = strlen (queue);
 
   if (length == 0 || length > KEYHOLD_OUTBOX_MAX_QUEUE_NAME)
-    return fail (error, KEYHOLD_ERROR_INVALID_ARGUMENT,
-                 "A queue name has 1 to %d characters", KEYHOLD_OUTBOX_MAX_QUEUE_NAME);
+    return fail (error, KEYHOLD_ERROR_INVALID_ARGUMENT, "A queue name has 1 to %d characters",
+                 KEYHOLD_OUTBOX_MAX_QUEUE_NAME);
   for (const char *c = queue; *c != '\0'; c++)
     if (!g_ascii_isalnum (*c) && strchr ("._:-", *c) == NULL)
       return fail (error, KEYHOLD_ERROR_INVALID_ARGUMENT,

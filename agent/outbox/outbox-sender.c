@@ -194,7 +194,11 @@ queue_expire_head (OutboxQueue *queue)
 {
   KeyholdOutboxItem *head = queue->head;
   KeyholdOutboxChange change = {
-    KEYHOLD_OUTBOX_STATE_EXPIRED, head->attempts, 0, head->status, NULL,
+    KEYHOLD_OUTBOX_STATE_EXPIRED,
+    head->attempts,
+    0,
+    head->status,
+    NULL,
     "The item could not be sent within its max_age",
   };
 
@@ -218,8 +222,7 @@ queue_kick (OutboxQueue *queue)
   retry_now = queue->retry_now && queue->network_backoff;
   queue->resume_waiting = queue->retry_now = FALSE;
 
-  head = keyhold_outbox_store_get_head (queue->outbox->store, queue->account, queue->name,
-                                        &error);
+  head = keyhold_outbox_store_get_head (queue->outbox->store, queue->account, queue->name, &error);
   if (error != NULL)
     {
       queue_storage_failed (queue, error);
@@ -463,8 +466,12 @@ attempt_retry (Attempt *attempt,
   guint delay_s = keyhold_backoff_delay_s (&retry_backoff, MAX (++queue->failures, head->attempts),
                                            retry_after_s, g_random_double ());
   KeyholdOutboxChange change = {
-    KEYHOLD_OUTBOX_STATE_PENDING, head->attempts,
-    keyhold_outbox_now_ms () + (gint64) delay_s * 1000, head->status, NULL, reason,
+    KEYHOLD_OUTBOX_STATE_PENDING,
+    head->attempts,
+    keyhold_outbox_now_ms () + (gint64) delay_s * 1000,
+    head->status,
+    NULL,
+    reason,
   };
 
   if (response != NULL)
@@ -594,8 +601,8 @@ on_token (GObject *source, GAsyncResult *result, gpointer user_data)
   const KeyholdAccountConfig *config;
 
   g_clear_pointer (&attempt->token, keyhold_secret_unref);
-  attempt->token = keyhold_account_get_token_finish (KEYHOLD_ACCOUNT (source), result, NULL,
-                                                     &error);
+  attempt->token
+      = keyhold_account_get_token_finish (KEYHOLD_ACCOUNT (source), result, NULL, &error);
   if (attempt->queue == NULL)
     {
       attempt_free (attempt);
@@ -639,9 +646,8 @@ on_token (GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 get_token (Attempt *attempt)
 {
-  keyhold_account_get_token_async (attempt->account, NULL, "",
-                                   KEYHOLD_TOKEN_DEFAULT_MIN_VALIDITY_S, attempt->cancellable,
-                                   on_token, attempt);
+  keyhold_account_get_token_async (attempt->account, NULL, "", KEYHOLD_TOKEN_DEFAULT_MIN_VALIDITY_S,
+                                   attempt->cancellable, on_token, attempt);
 }
 
 static void watch_account (KeyholdOutbox *self, KeyholdAccount *account);
@@ -761,8 +767,8 @@ watch_account (KeyholdOutbox *self, KeyholdAccount *account)
     return;
   watch = g_new0 (AccountWatch, 1);
   g_weak_ref_init (&watch->account, account);
-  watch->handler_id = g_signal_connect (account, "notify::state", G_CALLBACK (on_account_state),
-                                        self);
+  watch->handler_id
+      = g_signal_connect (account, "notify::state", G_CALLBACK (on_account_state), self);
   g_hash_table_replace (self->watches, g_strdup (name), watch);
 }
 

@@ -10,14 +10,14 @@
 /* The columns of a KeyholdOutboxItem, in the order read_item () reads
  * them. Each query reads the sealed request (up to a megabyte) and the
  * sealed response only if it needs them; NULL stands in for the others. */
-#define ITEM_COLUMNS(request, response)                                                           \
-  "id, owner, account, queue, subject, method, sealed_url, " request ", request_size, "           \
-  "idempotency_key, state, attempts, created_ms, expires_ms, next_attempt_ms, status, " response  \
+#define ITEM_COLUMNS(request, response)                                                            \
+  "id, owner, account, queue, subject, method, sealed_url, " request ", request_size, "            \
+  "idempotency_key, state, attempts, created_ms, expires_ms, next_attempt_ms, status, " response   \
   ", reason, finished_ms"
 
 /* Bit (1 << KeyholdOutboxState) of a stored state, for state filters. */
-#define STATE_BIT                                                                                 \
-  "(1 << CASE state WHEN 'pending' THEN 0 WHEN 'waiting' THEN 2 WHEN 'done' THEN 3"              \
+#define STATE_BIT                                                                                  \
+  "(1 << CASE state WHEN 'pending' THEN 0 WHEN 'waiting' THEN 2 WHEN 'done' THEN 3"                \
   " WHEN 'failed' THEN 4 WHEN 'cancelled' THEN 5 WHEN 'expired' THEN 6 END)"
 
 typedef enum
@@ -54,19 +54,23 @@ static const char *const statement_sql[N_STATEMENTS] = {
                   " finished_ms = ?8,"
                   " sealed_request = CASE WHEN ?8 IS NULL THEN sealed_request ELSE x'' END"
                   " WHERE id = ?1 AND finished_ms IS NULL",
-  [STMT_GET] = "SELECT " ITEM_COLUMNS ("NULL", "sealed_response")
-              " FROM outbox_items WHERE id = ?1",
+  [STMT_GET]
+  = "SELECT " ITEM_COLUMNS ("NULL", "sealed_response") " FROM outbox_items WHERE id = ?1",
   [STMT_SEQ_OF] = "SELECT seq FROM outbox_items WHERE id = ?1 AND owner = ?2",
-  [STMT_LIST] = "SELECT " ITEM_COLUMNS ("NULL", "NULL") " FROM outbox_items"
-                " WHERE owner = ?1 AND seq > ?2"
-                " AND (?3 IS NULL OR account = ?3) AND (?4 IS NULL OR queue = ?4)"
-                " AND (?6 = 0 OR ?6 & " STATE_BIT " != 0)"
-                " ORDER BY seq LIMIT ?5",
+  [STMT_LIST] = "SELECT " ITEM_COLUMNS (
+      "NULL",
+      "NULL") " FROM outbox_items"
+              " WHERE owner = ?1 AND seq > ?2"
+              " AND (?3 IS NULL OR account = ?3) AND (?4 IS NULL OR queue = ?4)"
+              " AND (?6 = 0 OR ?6 & " STATE_BIT " != 0)"
+              " ORDER BY seq LIMIT ?5",
   /* "finished_ms IS NULL" matches the partial index outbox_items_by_queue,
    * so the head is one index lookup however long the queue is. */
-  [STMT_HEAD] = "SELECT " ITEM_COLUMNS ("sealed_request", "NULL") " FROM outbox_items"
-                " WHERE account = ?1 AND queue = ?2 AND finished_ms IS NULL"
-                " ORDER BY seq LIMIT 1",
+  [STMT_HEAD]
+  = "SELECT " ITEM_COLUMNS ("sealed_request",
+                            "NULL") " FROM outbox_items"
+                                    " WHERE account = ?1 AND queue = ?2 AND finished_ms IS NULL"
+                                    " ORDER BY seq LIMIT 1",
   [STMT_QUEUES] = "SELECT DISTINCT account, queue FROM outbox_items WHERE finished_ms IS NULL",
   [STMT_OVERDUE] = "SELECT id FROM outbox_items WHERE finished_ms IS NULL AND expires_ms <= ?1"
                    " ORDER BY expires_ms LIMIT ?2",
@@ -156,12 +160,9 @@ exec_sql (KeyholdOutboxStore *store, const char *sql, GError **error)
 /* ---- states and items ---------------------------------------------------- */
 
 static const char *const state_names[KEYHOLD_OUTBOX_N_STATES] = {
-  [KEYHOLD_OUTBOX_STATE_PENDING] = "pending",
-  [KEYHOLD_OUTBOX_STATE_SENDING] = "sending",
-  [KEYHOLD_OUTBOX_STATE_WAITING] = "waiting",
-  [KEYHOLD_OUTBOX_STATE_DONE] = "done",
-  [KEYHOLD_OUTBOX_STATE_FAILED] = "failed",
-  [KEYHOLD_OUTBOX_STATE_CANCELLED] = "cancelled",
+  [KEYHOLD_OUTBOX_STATE_PENDING] = "pending", [KEYHOLD_OUTBOX_STATE_SENDING] = "sending",
+  [KEYHOLD_OUTBOX_STATE_WAITING] = "waiting", [KEYHOLD_OUTBOX_STATE_DONE] = "done",
+  [KEYHOLD_OUTBOX_STATE_FAILED] = "failed",   [KEYHOLD_OUTBOX_STATE_CANCELLED] = "cancelled",
   [KEYHOLD_OUTBOX_STATE_EXPIRED] = "expired",
 };
 
@@ -255,8 +256,7 @@ read_item (KeyholdOutboxStore *store, sqlite3_stmt *statement, GError **error)
   item->reason = column_text (statement, 17);
   item->finished_ms = sqlite3_column_int64 (statement, 18);
 
-  if (item->sealed_url == NULL
-      || !keyhold_outbox_state_from_string (state, &item->state)
+  if (item->sealed_url == NULL || !keyhold_outbox_state_from_string (state, &item->state)
       || item->state == KEYHOLD_OUTBOX_STATE_SENDING)
     {
       g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_STORAGE,
@@ -433,12 +433,9 @@ run_insert (KeyholdOutboxStore *store, Write *write, GError **error)
   g_autoptr (ResetStatement) statement = use_statement (store, STMT_INSERT);
   KeyholdOutboxItem *item = write->item;
 
-  if (!bind_text (statement, 1, item->id)
-      || !bind_text (statement, 2, item->owner)
-      || !bind_text (statement, 3, item->account)
-      || !bind_text (statement, 4, item->queue)
-      || !bind_text (statement, 5, item->subject)
-      || !bind_text (statement, 6, item->method)
+  if (!bind_text (statement, 1, item->id) || !bind_text (statement, 2, item->owner)
+      || !bind_text (statement, 3, item->account) || !bind_text (statement, 4, item->queue)
+      || !bind_text (statement, 5, item->subject) || !bind_text (statement, 6, item->method)
       || !bind_bytes (statement, 7, item->sealed_url)
       || !bind_bytes (statement, 8, item->sealed_request)
       || sqlite3_bind_int64 (statement, 9, (sqlite3_int64) item->request_size) != SQLITE_OK
@@ -462,8 +459,7 @@ look_up_for_change (KeyholdOutboxStore *store, Write *write, GError **error)
   result = sqlite3_step (statement);
   if (result == SQLITE_DONE)
     {
-      g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_NOT_FOUND, "There is no item %s",
-                   write->id);
+      g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_NOT_FOUND, "There is no item %s", write->id);
       return FALSE;
     }
   if (result != SQLITE_ROW)
@@ -624,10 +620,11 @@ check_quota (KeyholdOutboxStore *store, const char *owner, guint64 charge, GErro
   if (items < store->quota.max_items && charge <= store->quota.max_bytes
       && bytes <= store->quota.max_bytes - charge)
     return TRUE;
-  g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_QUOTA_EXCEEDED,
-               "The application has too much unsent work queued (at most %u items and %"
-               G_GUINT64_FORMAT " MiB)",
-               store->quota.max_items, store->quota.max_bytes / (1024 * 1024));
+  g_set_error (
+      error, KEYHOLD_ERROR, KEYHOLD_ERROR_QUOTA_EXCEEDED,
+      "The application has too much unsent work queued (at most %u items and %" G_GUINT64_FORMAT
+      " MiB)",
+      store->quota.max_items, store->quota.max_bytes / (1024 * 1024));
   return FALSE;
 }
 
@@ -686,8 +683,8 @@ keyhold_outbox_store_change_async (KeyholdOutboxStore *store,
 
   write = g_new0 (Write, 1);
   write->kind = WRITE_CHANGE;
-  write->task = new_write_task (keyhold_outbox_store_change_async, cancellable, callback,
-                                user_data);
+  write->task
+      = new_write_task (keyhold_outbox_store_change_async, cancellable, callback, user_data);
   write->id = g_strdup (id);
   write->change = *change;
   if (change->sealed_response != NULL)
@@ -768,8 +765,7 @@ seq_of (KeyholdOutboxStore *store,
   result = sqlite3_step (statement);
   if (result == SQLITE_DONE)
     {
-      g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_NOT_FOUND, "There is no item %s",
-                   after_id);
+      g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_NOT_FOUND, "There is no item %s", after_id);
       return FALSE;
     }
   if (result != SQLITE_ROW)
@@ -819,10 +815,8 @@ keyhold_outbox_store_list (KeyholdOutboxStore *store,
     return NULL;
 
   statement = use_statement (store, STMT_LIST);
-  if (!bind_text (statement, 1, owner)
-      || sqlite3_bind_int64 (statement, 2, after_seq) != SQLITE_OK
-      || !bind_text (statement, 3, account)
-      || !bind_text (statement, 4, queue)
+  if (!bind_text (statement, 1, owner) || sqlite3_bind_int64 (statement, 2, after_seq) != SQLITE_OK
+      || !bind_text (statement, 3, account) || !bind_text (statement, 4, queue)
       || sqlite3_bind_int64 (statement, 5, limit) != SQLITE_OK
       || sqlite3_bind_int (statement, 6, (int) state_mask) != SQLITE_OK)
     {

@@ -105,8 +105,8 @@ void keyhold_outbox_store_free (KeyholdOutboxStore *store);
  * error while none was recorded. */
 GBytes *keyhold_outbox_store_get_key_fingerprint (KeyholdOutboxStore *store, GError **error);
 gboolean keyhold_outbox_store_set_key_fingerprint (KeyholdOutboxStore *store,
-                                                  GBytes *fingerprint,
-                                                  GError **error);
+                                                   GBytes *fingerprint,
+                                                   GError **error);
 
 /* Adds @item (taken) in state pending. Fails at once, before anything is
  * written, with QUOTA_EXCEEDED when its owner would go over the quota. */

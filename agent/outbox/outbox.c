@@ -47,8 +47,7 @@ new_item (const char *owner,
           gsize request_size)
 {
   KeyholdOutboxItem *item = g_new0 (KeyholdOutboxItem, 1);
-  guint max_age_s = request->max_age_s > 0 ? request->max_age_s
-                                           : KEYHOLD_OUTBOX_DEFAULT_MAX_AGE_S;
+  guint max_age_s = request->max_age_s > 0 ? request->max_age_s : KEYHOLD_OUTBOX_DEFAULT_MAX_AGE_S;
 
   item->id = g_uuid_string_random ();
   item->owner = g_strdup (owner);
@@ -94,8 +93,8 @@ seal_and_insert (KeyholdOutbox *self, GTask *task)
       = keyhold_outbox_seal_string (self, item->id, KEYHOLD_OUTBOX_PART_URL, data->url);
   item->sealed_request
       = keyhold_outbox_seal_variant (self, item->id, KEYHOLD_OUTBOX_PART_REQUEST, data->request);
-  keyhold_outbox_store_insert_async (self->store, g_steal_pointer (&data->item), NULL,
-                                     on_inserted, task);
+  keyhold_outbox_store_insert_async (self->store, g_steal_pointer (&data->item), NULL, on_inserted,
+                                     task);
 }
 
 void
@@ -222,8 +221,8 @@ static void
 keyhold_outbox_dispose (GObject *object)
 {
   KeyholdOutbox *self = KEYHOLD_OUTBOX (object);
-  g_autoptr (GError) error = g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_CANCELLED,
-                                          "The agent is shutting down");
+  g_autoptr (GError) error
+      = g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_CANCELLED, "The agent is shutting down");
 
   /* From here on, callbacks that come back find no outbox. */
   if (self->handle != NULL)

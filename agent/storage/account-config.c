@@ -149,8 +149,7 @@ normalize_scopes (const char *const *scopes, GError **error)
   if (!has_openid && count >= KEYHOLD_MAX_SCOPES)
     {
       g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT,
-                   "scopes: at most %u entries are allowed, “openid” included",
-                   KEYHOLD_MAX_SCOPES);
+                   "scopes: at most %u entries are allowed, “openid” included", KEYHOLD_MAX_SCOPES);
       return NULL;
     }
   normalized = normalize_list ("scopes", scopes, KEYHOLD_MAX_SCOPES, normalize_scope, error);
@@ -319,8 +318,8 @@ read_config_file (const char *path, char **out_contents, gsize *out_length, GErr
 
   /* One byte more than allowed, to notice a file that grew after fstat (). */
   contents = g_malloc (KEYHOLD_CONFIG_MAX_FILE_SIZE + 1);
-  if (!g_input_stream_read_all (stream, contents, KEYHOLD_CONFIG_MAX_FILE_SIZE + 1, &length,
-                                NULL, &read_error))
+  if (!g_input_stream_read_all (stream, contents, KEYHOLD_CONFIG_MAX_FILE_SIZE + 1, &length, NULL,
+                                &read_error))
     return set_storage_error (error, path, NULL, read_error->message);
   if (length > KEYHOLD_CONFIG_MAX_FILE_SIZE)
     return set_storage_error (error, path, NULL, "larger than 1 MiB");
@@ -345,7 +344,9 @@ static gboolean
 check_account_keys (GKeyFile *file, const char *group, GError **error)
 {
   g_auto (GStrv) keys = g_key_file_get_keys (file, group, NULL, NULL);
-  gboolean seen[N_ACCOUNT_KEYS] = { FALSE, };
+  gboolean seen[N_ACCOUNT_KEYS] = {
+    FALSE,
+  };
 
   for (guint i = 0; keys[i] != NULL; i++)
     {
@@ -589,8 +590,8 @@ keyhold_config_save (KeyholdConfig *config, GError **error)
   directory = g_path_get_dirname (config->path);
   if (g_mkdir_with_parents (directory, 0700) != 0)
     return set_storage_error (error, directory, NULL, g_strerror (errno));
-  if (!g_file_set_contents_full (config->path, data, length, G_FILE_SET_CONTENTS_CONSISTENT,
-                                 0600, &write_error))
+  if (!g_file_set_contents_full (config->path, data, length, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+                                 &write_error))
     return set_storage_error (error, config->path, NULL, write_error->message);
   return TRUE;
 }

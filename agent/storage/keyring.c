@@ -29,9 +29,9 @@ build_attributes (KeyholdKeyringKind kind, const char *account, const char *issu
 {
   GHashTable *attributes = g_hash_table_new (g_str_hash, g_str_equal);
 
-  g_hash_table_insert (attributes, (char *)"kind", (char *)kind_name (kind));
-  g_hash_table_insert (attributes, (char *)"account", (char *)account);
-  g_hash_table_insert (attributes, (char *)"issuer", (char *)issuer);
+  g_hash_table_insert (attributes, (char *) "kind", (char *) kind_name (kind));
+  g_hash_table_insert (attributes, (char *) "account", (char *) account);
+  g_hash_table_insert (attributes, (char *) "issuer", (char *) issuer);
   return attributes;
 }
 
@@ -63,7 +63,9 @@ valid_key (KeyholdKeyringKind kind, const char *account, const char *issuer)
 }
 
 static GTask *
-new_task (gpointer source_tag, GCancellable *cancellable, GAsyncReadyCallback callback,
+new_task (gpointer source_tag,
+          GCancellable *cancellable,
+          GAsyncReadyCallback callback,
           gpointer user_data)
 {
   GTask *task = g_task_new (NULL, cancellable, callback, user_data);
@@ -89,9 +91,13 @@ on_stored (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 void
-keyhold_keyring_store_async (KeyholdKeyringKind kind, const char *account, const char *issuer,
-                             KeyholdSecret *secret, GCancellable *cancellable,
-                             GAsyncReadyCallback callback, gpointer user_data)
+keyhold_keyring_store_async (KeyholdKeyringKind kind,
+                             const char *account,
+                             const char *issuer,
+                             KeyholdSecret *secret,
+                             GCancellable *cancellable,
+                             GAsyncReadyCallback callback,
+                             gpointer user_data)
 {
   g_autoptr (GTask) task = NULL;
   g_autoptr (GHashTable) attributes = NULL;
@@ -105,9 +111,9 @@ keyhold_keyring_store_async (KeyholdKeyringKind kind, const char *account, const
   attributes = build_attributes (kind, account, issuer);
   label = item_label (kind, account);
   /* secret_value_new () copies into libsecret's own locked memory. */
-  value = secret_value_new (keyhold_secret_get (secret), (gssize)keyhold_secret_get_length (secret),
-                            kind == KEYHOLD_KEYRING_OUTBOX_KEY ? "application/octet-stream"
-                                                               : "text/plain");
+  value = secret_value_new (
+      keyhold_secret_get (secret), (gssize) keyhold_secret_get_length (secret),
+      kind == KEYHOLD_KEYRING_OUTBOX_KEY ? "application/octet-stream" : "text/plain");
   secret_password_storev_binary (&keyhold_schema, attributes, SECRET_COLLECTION_DEFAULT, label,
                                  value, cancellable, on_stored, g_steal_pointer (&task));
 }
@@ -134,7 +140,7 @@ return_secret_value (GTask *task, SecretValue *value)
     }
   bytes = secret_value_get (value, &length);
   g_task_return_pointer (task, keyhold_secret_new (bytes, length),
-                         (GDestroyNotify)keyhold_secret_unref);
+                         (GDestroyNotify) keyhold_secret_unref);
 }
 
 static void
@@ -170,8 +176,11 @@ on_item_found (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 void
-keyhold_keyring_lookup_async (KeyholdKeyringKind kind, const char *account, const char *issuer,
-                              GCancellable *cancellable, GAsyncReadyCallback callback,
+keyhold_keyring_lookup_async (KeyholdKeyringKind kind,
+                              const char *account,
+                              const char *issuer,
+                              GCancellable *cancellable,
+                              GAsyncReadyCallback callback,
                               gpointer user_data)
 {
   g_autoptr (GTask) task = NULL;
@@ -215,8 +224,11 @@ on_deleted (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 void
-keyhold_keyring_delete_async (KeyholdKeyringKind kind, const char *account, const char *issuer,
-                              GCancellable *cancellable, GAsyncReadyCallback callback,
+keyhold_keyring_delete_async (KeyholdKeyringKind kind,
+                              const char *account,
+                              const char *issuer,
+                              GCancellable *cancellable,
+                              GAsyncReadyCallback callback,
                               gpointer user_data)
 {
   g_autoptr (GTask) task = NULL;

@@ -20,19 +20,29 @@ typedef enum
 
 /* For KEYHOLD_KEYRING_OUTBOX_KEY, @account and @issuer are "". Storing
  * replaces an item with the same kind, account and issuer. */
-void keyhold_keyring_store_async (KeyholdKeyringKind kind, const char *account, const char *issuer,
-                                  KeyholdSecret *secret, GCancellable *cancellable,
-                                  GAsyncReadyCallback callback, gpointer user_data);
+void keyhold_keyring_store_async (KeyholdKeyringKind kind,
+                                  const char *account,
+                                  const char *issuer,
+                                  KeyholdSecret *secret,
+                                  GCancellable *cancellable,
+                                  GAsyncReadyCallback callback,
+                                  gpointer user_data);
 gboolean keyhold_keyring_store_finish (GAsyncResult *result, GError **error);
 
-void keyhold_keyring_lookup_async (KeyholdKeyringKind kind, const char *account, const char *issuer,
-                                   GCancellable *cancellable, GAsyncReadyCallback callback,
+void keyhold_keyring_lookup_async (KeyholdKeyringKind kind,
+                                   const char *account,
+                                   const char *issuer,
+                                   GCancellable *cancellable,
+                                   GAsyncReadyCallback callback,
                                    gpointer user_data);
 /* Returns NULL without an error when there is no such item. */
 KeyholdSecret *keyhold_keyring_lookup_finish (GAsyncResult *result, GError **error);
 
-void keyhold_keyring_delete_async (KeyholdKeyringKind kind, const char *account, const char *issuer,
-                                   GCancellable *cancellable, GAsyncReadyCallback callback,
+void keyhold_keyring_delete_async (KeyholdKeyringKind kind,
+                                   const char *account,
+                                   const char *issuer,
+                                   GCancellable *cancellable,
+                                   GAsyncReadyCallback callback,
                                    gpointer user_data);
 /* Returns TRUE also when there was nothing to delete. */
 gboolean keyhold_keyring_delete_finish (GAsyncResult *result, GError **error);

@@ -108,7 +108,7 @@ static const DocumentTable provider_jwks_table = {
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (sqlite3_stmt, sqlite3_finalize)
 
 static gboolean G_GNUC_PRINTF (3, 4)
-set_sqlite_error (GError **error, sqlite3 *db, const char *format, ...)
+    set_sqlite_error (GError **error, sqlite3 *db, const char *format, ...)
 {
   g_autofree char *action = NULL;
   va_list args;
@@ -116,13 +116,12 @@ set_sqlite_error (GError **error, sqlite3 *db, const char *format, ...)
   va_start (args, format);
   action = g_strdup_vprintf (format, args);
   va_end (args);
-  g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_STORAGE, "%s: %s", action,
-               sqlite3_errmsg (db));
+  g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_STORAGE, "%s: %s", action, sqlite3_errmsg (db));
   return FALSE;
 }
 
 static gboolean G_GNUC_PRINTF (3, 4)
-set_errno_error (GError **error, int saved_errno, const char *format, ...)
+    set_errno_error (GError **error, int saved_errno, const char *format, ...)
 {
   g_autofree char *action = NULL;
   va_list args;
@@ -154,8 +153,7 @@ check_file_header (int fd, const struct stat *info, const char *path, GError **e
 
   if (info->st_size == 0)
     return TRUE;
-  if (info->st_size >= MIN_PAGE_SIZE
-      && pread (fd, header, sizeof header, 0) == sizeof header
+  if (info->st_size >= MIN_PAGE_SIZE && pread (fd, header, sizeof header, 0) == sizeof header
       && memcmp (header, magic, sizeof magic) == 0)
     return TRUE;
   g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_STORAGE,
@@ -276,8 +274,8 @@ check_schema_version (int version, const char *path, GError **error)
 static gboolean
 has_tables (KeyholdStore *store, gboolean *out_has_tables, GError **error)
 {
-  g_autoptr (sqlite3_stmt) statement = prepare (store, "SELECT 1 FROM sqlite_schema LIMIT 1",
-                                                 error);
+  g_autoptr (sqlite3_stmt) statement
+      = prepare (store, "SELECT 1 FROM sqlite_schema LIMIT 1", error);
   int result;
 
   if (statement == NULL)
@@ -298,8 +296,7 @@ check_schema (KeyholdStore *store, const char *path, GError **error)
   gboolean other_tables = FALSE;
   int version = 0;
 
-  if (!read_schema_version (store, &version, error)
-      || !check_schema_version (version, path, error)
+  if (!read_schema_version (store, &version, error) || !check_schema_version (version, path, error)
       || !has_tables (store, &other_tables, error))
     return FALSE;
   if (version == 0 && other_tables)
@@ -338,8 +335,8 @@ migrate_one_step (KeyholdStore *store, const char *path, gboolean *out_done, GEr
     }
 
   if (sqlite3_exec (store->db, migrations[version], NULL, NULL, NULL) != SQLITE_OK)
-    return set_sqlite_error (error, store->db,
-                             "Could not update the database to schema version %d", version + 1);
+    return set_sqlite_error (error, store->db, "Could not update the database to schema version %d",
+                             version + 1);
   set_version = g_strdup_printf ("PRAGMA user_version = %d", version + 1);
   if (!exec_sql (store, set_version, error))
     return FALSE;
@@ -395,10 +392,8 @@ keyhold_store_open (const char *path, GError **error)
   sqlite3_db_config (store->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
   sqlite3_busy_timeout (store->db, BUSY_TIMEOUT_MS);
 
-  if (!check_integrity (store, path, error)
-      || !check_schema (store, path, error)
-      || !configure_connection (store, error)
-      || !migrate (store, path, error))
+  if (!check_integrity (store, path, error) || !check_schema (store, path, error)
+      || !configure_connection (store, error) || !migrate (store, path, error))
     return NULL;
   return g_steal_pointer (&store);
 }
@@ -589,9 +584,8 @@ keyhold_store_get_identity (KeyholdStore *store,
   g_return_val_if_fail (account != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  statement = prepare (store,
-                       "SELECT issuer, subject, claims FROM account_identity WHERE account = ?1",
-                       error);
+  statement = prepare (
+      store, "SELECT issuer, subject, claims FROM account_identity WHERE account = ?1", error);
   if (statement == NULL)
     return FALSE;
   if (sqlite3_bind_text (statement, 1, account, -1, SQLITE_STATIC) != SQLITE_OK)
@@ -599,8 +593,7 @@ keyhold_store_get_identity (KeyholdStore *store,
   result = sqlite3_step (statement);
   if (result == SQLITE_DONE)
     return FALSE;
-  if (result != SQLITE_ROW
-      || (issuer = dup_column (statement, 0)) == NULL
+  if (result != SQLITE_ROW || (issuer = dup_column (statement, 0)) == NULL
       || (subject = dup_column (statement, 1)) == NULL
       || (claims_json = dup_column (statement, 2)) == NULL)
     return set_sqlite_error (error, store->db, "Could not read the account's identity");

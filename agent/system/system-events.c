@@ -116,8 +116,8 @@ keyhold_system_events_new (GDBusConnection *logind_bus,
       events->logind_bus = g_object_ref (logind_bus);
       events->prepare_for_sleep_id = g_dbus_connection_signal_subscribe (
           logind_bus, NULL, "org.freedesktop.login1.Manager", "PrepareForSleep",
-          "/org/freedesktop/login1", NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_prepare_for_sleep,
-          events, NULL);
+          "/org/freedesktop/login1", NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_prepare_for_sleep, events,
+          NULL);
     }
 
   events->clock_fd = timerfd_create (CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -128,9 +128,8 @@ keyhold_system_events_new (GDBusConnection *logind_bus,
   events->online = has_full_connectivity (events->network_monitor);
   events->network_changed_id = g_signal_connect (events->network_monitor, "network-changed",
                                                  G_CALLBACK (on_network_changed), events);
-  events->connectivity_notify_id = g_signal_connect (events->network_monitor,
-                                                     "notify::connectivity",
-                                                     G_CALLBACK (on_connectivity_notify), events);
+  events->connectivity_notify_id = g_signal_connect (
+      events->network_monitor, "notify::connectivity", G_CALLBACK (on_connectivity_notify), events);
   return events;
 }
 

@@ -119,25 +119,25 @@ describe (KeyholdOutboxState state, int status, const char *reason)
 {
   switch (state)
     {
-      case KEYHOLD_OUTBOX_STATE_PENDING:
-        return g_strdup ("waiting to be sent");
-      case KEYHOLD_OUTBOX_STATE_SENDING:
-        return g_strdup ("sending");
-      case KEYHOLD_OUTBOX_STATE_WAITING:
-        return g_strdup ("waiting for you to sign in again");
-      case KEYHOLD_OUTBOX_STATE_DONE:
-        return g_strdup_printf ("synced (HTTP %d)", status);
-      case KEYHOLD_OUTBOX_STATE_FAILED:
-        if (status != 0)
-          return g_strdup_printf ("failed (HTTP %d)", status);
-        return g_strdup_printf ("failed: %s", reason);
-      case KEYHOLD_OUTBOX_STATE_CANCELLED:
-        return g_strdup ("cancelled");
-      case KEYHOLD_OUTBOX_STATE_EXPIRED:
-        return g_strdup_printf ("gave up: %s", reason);
-      case KEYHOLD_OUTBOX_STATE_UNKNOWN:
-      default:
-        return g_strdup ("in an unknown state");
+    case KEYHOLD_OUTBOX_STATE_PENDING:
+      return g_strdup ("waiting to be sent");
+    case KEYHOLD_OUTBOX_STATE_SENDING:
+      return g_strdup ("sending");
+    case KEYHOLD_OUTBOX_STATE_WAITING:
+      return g_strdup ("waiting for you to sign in again");
+    case KEYHOLD_OUTBOX_STATE_DONE:
+      return g_strdup_printf ("synced (HTTP %d)", status);
+    case KEYHOLD_OUTBOX_STATE_FAILED:
+      if (status != 0)
+        return g_strdup_printf ("failed (HTTP %d)", status);
+      return g_strdup_printf ("failed: %s", reason);
+    case KEYHOLD_OUTBOX_STATE_CANCELLED:
+      return g_strdup ("cancelled");
+    case KEYHOLD_OUTBOX_STATE_EXPIRED:
+      return g_strdup_printf ("gave up: %s", reason);
+    case KEYHOLD_OUTBOX_STATE_UNKNOWN:
+    default:
+      return g_strdup ("in an unknown state");
     }
 }
 
@@ -363,7 +363,10 @@ group_of_item (NotesSync *app, const char *item_id)
 
 /* ItemChanged reaches every client; only this app's notes matter here. */
 static void
-on_item_changed (KeyholdClient *client, const char *item_id, KeyholdOutboxState state, int status,
+on_item_changed (KeyholdClient *client,
+                 const char *item_id,
+                 KeyholdOutboxState state,
+                 int status,
                  gpointer user_data)
 {
   NotesSync *app = user_data;

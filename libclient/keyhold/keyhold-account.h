@@ -65,35 +65,51 @@ KEYHOLD_PUBLIC
 const char *keyhold_account_get_last_error (KeyholdAccount *self);
 
 KEYHOLD_PUBLIC
-void keyhold_account_get_token (KeyholdAccount *self, const char *const *scopes,
-                                const char *audience, guint min_validity, GCancellable *cancellable,
-                                GAsyncReadyCallback callback, gpointer user_data);
+void keyhold_account_get_token (KeyholdAccount *self,
+                                const char *const *scopes,
+                                const char *audience,
+                                guint min_validity,
+                                GCancellable *cancellable,
+                                GAsyncReadyCallback callback,
+                                gpointer user_data);
 KEYHOLD_PUBLIC
-KeyholdToken *keyhold_account_get_token_finish (KeyholdAccount *self, GAsyncResult *result,
+KeyholdToken *keyhold_account_get_token_finish (KeyholdAccount *self,
+                                                GAsyncResult *result,
                                                 GError **error);
 KEYHOLD_PUBLIC
-KeyholdToken *keyhold_account_get_token_sync (KeyholdAccount *self, const char *const *scopes,
-                                              const char *audience, guint min_validity,
-                                              GCancellable *cancellable, GError **error);
+KeyholdToken *keyhold_account_get_token_sync (KeyholdAccount *self,
+                                              const char *const *scopes,
+                                              const char *audience,
+                                              guint min_validity,
+                                              GCancellable *cancellable,
+                                              GError **error);
 
 KEYHOLD_PUBLIC
-void keyhold_account_get_identity (KeyholdAccount *self, GCancellable *cancellable,
-                                   GAsyncReadyCallback callback, gpointer user_data);
+void keyhold_account_get_identity (KeyholdAccount *self,
+                                   GCancellable *cancellable,
+                                   GAsyncReadyCallback callback,
+                                   gpointer user_data);
 KEYHOLD_PUBLIC
-GVariant *keyhold_account_get_identity_finish (KeyholdAccount *self, GAsyncResult *result,
+GVariant *keyhold_account_get_identity_finish (KeyholdAccount *self,
+                                               GAsyncResult *result,
                                                GError **error);
 KEYHOLD_PUBLIC
-GVariant *keyhold_account_get_identity_sync (KeyholdAccount *self, GCancellable *cancellable,
+GVariant *keyhold_account_get_identity_sync (KeyholdAccount *self,
+                                             GCancellable *cancellable,
                                              GError **error);
 
 KEYHOLD_PUBLIC
-void keyhold_account_sign_out (KeyholdAccount *self, GCancellable *cancellable,
-                               GAsyncReadyCallback callback, gpointer user_data);
+void keyhold_account_sign_out (KeyholdAccount *self,
+                               GCancellable *cancellable,
+                               GAsyncReadyCallback callback,
+                               gpointer user_data);
 KEYHOLD_PUBLIC
-gboolean keyhold_account_sign_out_finish (KeyholdAccount *self, GAsyncResult *result,
+gboolean keyhold_account_sign_out_finish (KeyholdAccount *self,
+                                          GAsyncResult *result,
                                           GError **error);
 KEYHOLD_PUBLIC
-gboolean keyhold_account_sign_out_sync (KeyholdAccount *self, GCancellable *cancellable,
+gboolean keyhold_account_sign_out_sync (KeyholdAccount *self,
+                                        GCancellable *cancellable,
                                         GError **error);
 
 G_END_DECLS

@@ -35,7 +35,8 @@ KEYHOLD_PUBLIC
 G_DECLARE_FINAL_TYPE (KeyholdClient, keyhold_client, KEYHOLD, CLIENT, GObject)
 
 KEYHOLD_PUBLIC
-void keyhold_client_new (GCancellable *cancellable, GAsyncReadyCallback callback,
+void keyhold_client_new (GCancellable *cancellable,
+                         GAsyncReadyCallback callback,
                          gpointer user_data);
 KEYHOLD_PUBLIC
 KeyholdClient *keyhold_client_new_finish (GAsyncResult *result, GError **error);
@@ -52,86 +53,137 @@ KEYHOLD_PUBLIC
 KeyholdAccount *keyhold_client_lookup_account (KeyholdClient *self, const char *name);
 
 KEYHOLD_PUBLIC
-void keyhold_client_add_account (KeyholdClient *self, const char *name, const char *issuer,
-                                 const char *client_id, const char *const *scopes,
-                                 const char *const *api_origins, GCancellable *cancellable,
-                                 GAsyncReadyCallback callback, gpointer user_data);
+void keyhold_client_add_account (KeyholdClient *self,
+                                 const char *name,
+                                 const char *issuer,
+                                 const char *client_id,
+                                 const char *const *scopes,
+                                 const char *const *api_origins,
+                                 GCancellable *cancellable,
+                                 GAsyncReadyCallback callback,
+                                 gpointer user_data);
 KEYHOLD_PUBLIC
-KeyholdAccount *keyhold_client_add_account_finish (KeyholdClient *self, GAsyncResult *result,
+KeyholdAccount *keyhold_client_add_account_finish (KeyholdClient *self,
+                                                   GAsyncResult *result,
                                                    GError **error);
 KEYHOLD_PUBLIC
-KeyholdAccount *keyhold_client_add_account_sync (KeyholdClient *self, const char *name,
-                                                 const char *issuer, const char *client_id,
+KeyholdAccount *keyhold_client_add_account_sync (KeyholdClient *self,
+                                                 const char *name,
+                                                 const char *issuer,
+                                                 const char *client_id,
                                                  const char *const *scopes,
                                                  const char *const *api_origins,
-                                                 GCancellable *cancellable, GError **error);
+                                                 GCancellable *cancellable,
+                                                 GError **error);
 
 KEYHOLD_PUBLIC
-void keyhold_client_remove_account (KeyholdClient *self, const char *name,
-                                    GCancellable *cancellable, GAsyncReadyCallback callback,
+void keyhold_client_remove_account (KeyholdClient *self,
+                                    const char *name,
+                                    GCancellable *cancellable,
+                                    GAsyncReadyCallback callback,
                                     gpointer user_data);
 KEYHOLD_PUBLIC
-gboolean keyhold_client_remove_account_finish (KeyholdClient *self, GAsyncResult *result,
+gboolean keyhold_client_remove_account_finish (KeyholdClient *self,
+                                               GAsyncResult *result,
                                                GError **error);
 KEYHOLD_PUBLIC
-gboolean keyhold_client_remove_account_sync (KeyholdClient *self, const char *name,
-                                             GCancellable *cancellable, GError **error);
+gboolean keyhold_client_remove_account_sync (KeyholdClient *self,
+                                             const char *name,
+                                             GCancellable *cancellable,
+                                             GError **error);
 
 KEYHOLD_PUBLIC
-void keyhold_client_sign_in (KeyholdClient *self, const char *name, KeyholdSignInMethod method,
-                             GCancellable *cancellable, GAsyncReadyCallback callback,
+void keyhold_client_sign_in (KeyholdClient *self,
+                             const char *name,
+                             KeyholdSignInMethod method,
+                             GCancellable *cancellable,
+                             GAsyncReadyCallback callback,
                              gpointer user_data);
 KEYHOLD_PUBLIC
 gboolean keyhold_client_sign_in_finish (KeyholdClient *self, GAsyncResult *result, GError **error);
 KEYHOLD_PUBLIC
-gboolean keyhold_client_sign_in_sync (KeyholdClient *self, const char *name,
-                                      KeyholdSignInMethod method, GCancellable *cancellable,
+gboolean keyhold_client_sign_in_sync (KeyholdClient *self,
+                                      const char *name,
+                                      KeyholdSignInMethod method,
+                                      GCancellable *cancellable,
                                       GError **error);
 
 KEYHOLD_PUBLIC
-void keyhold_client_outbox_enqueue (KeyholdClient *self, const char *account, const char *queue,
-                                    KeyholdOutboxRequest *request, GCancellable *cancellable,
-                                    GAsyncReadyCallback callback, gpointer user_data);
+void keyhold_client_outbox_enqueue (KeyholdClient *self,
+                                    const char *account,
+                                    const char *queue,
+                                    KeyholdOutboxRequest *request,
+                                    GCancellable *cancellable,
+                                    GAsyncReadyCallback callback,
+                                    gpointer user_data);
 KEYHOLD_PUBLIC
-char *keyhold_client_outbox_enqueue_finish (KeyholdClient *self, GAsyncResult *result,
+char *keyhold_client_outbox_enqueue_finish (KeyholdClient *self,
+                                            GAsyncResult *result,
                                             GError **error);
 KEYHOLD_PUBLIC
-char *keyhold_client_outbox_enqueue_sync (KeyholdClient *self, const char *account,
-                                          const char *queue, KeyholdOutboxRequest *request,
-                                          GCancellable *cancellable, GError **error);
+char *keyhold_client_outbox_enqueue_sync (KeyholdClient *self,
+                                          const char *account,
+                                          const char *queue,
+                                          KeyholdOutboxRequest *request,
+                                          GCancellable *cancellable,
+                                          GError **error);
 
 KEYHOLD_PUBLIC
-void keyhold_client_outbox_get (KeyholdClient *self, const char *id, GCancellable *cancellable,
-                                GAsyncReadyCallback callback, gpointer user_data);
+void keyhold_client_outbox_get (KeyholdClient *self,
+                                const char *id,
+                                GCancellable *cancellable,
+                                GAsyncReadyCallback callback,
+                                gpointer user_data);
 KEYHOLD_PUBLIC
-KeyholdOutboxItem *keyhold_client_outbox_get_finish (KeyholdClient *self, GAsyncResult *result,
+KeyholdOutboxItem *keyhold_client_outbox_get_finish (KeyholdClient *self,
+                                                     GAsyncResult *result,
                                                      GError **error);
 KEYHOLD_PUBLIC
-KeyholdOutboxItem *keyhold_client_outbox_get_sync (KeyholdClient *self, const char *id,
-                                                   GCancellable *cancellable, GError **error);
+KeyholdOutboxItem *keyhold_client_outbox_get_sync (KeyholdClient *self,
+                                                   const char *id,
+                                                   GCancellable *cancellable,
+                                                   GError **error);
 
 KEYHOLD_PUBLIC
-void keyhold_client_outbox_list (KeyholdClient *self, const char *account, const char *queue,
-                                 const KeyholdOutboxState *states, gsize n_states,
-                                 const char *after, guint limit, GCancellable *cancellable,
-                                 GAsyncReadyCallback callback, gpointer user_data);
+void keyhold_client_outbox_list (KeyholdClient *self,
+                                 const char *account,
+                                 const char *queue,
+                                 const KeyholdOutboxState *states,
+                                 gsize n_states,
+                                 const char *after,
+                                 guint limit,
+                                 GCancellable *cancellable,
+                                 GAsyncReadyCallback callback,
+                                 gpointer user_data);
 KEYHOLD_PUBLIC
-GList *keyhold_client_outbox_list_finish (KeyholdClient *self, GAsyncResult *result,
+GList *keyhold_client_outbox_list_finish (KeyholdClient *self,
+                                          GAsyncResult *result,
                                           GError **error);
 KEYHOLD_PUBLIC
-GList *keyhold_client_outbox_list_sync (KeyholdClient *self, const char *account, const char *queue,
-                                        const KeyholdOutboxState *states, gsize n_states,
-                                        const char *after, guint limit, GCancellable *cancellable,
+GList *keyhold_client_outbox_list_sync (KeyholdClient *self,
+                                        const char *account,
+                                        const char *queue,
+                                        const KeyholdOutboxState *states,
+                                        gsize n_states,
+                                        const char *after,
+                                        guint limit,
+                                        GCancellable *cancellable,
                                         GError **error);
 
 KEYHOLD_PUBLIC
-void keyhold_client_outbox_cancel (KeyholdClient *self, const char *id, GCancellable *cancellable,
-                                   GAsyncReadyCallback callback, gpointer user_data);
+void keyhold_client_outbox_cancel (KeyholdClient *self,
+                                   const char *id,
+                                   GCancellable *cancellable,
+                                   GAsyncReadyCallback callback,
+                                   gpointer user_data);
 KEYHOLD_PUBLIC
-gboolean keyhold_client_outbox_cancel_finish (KeyholdClient *self, GAsyncResult *result,
+gboolean keyhold_client_outbox_cancel_finish (KeyholdClient *self,
+                                              GAsyncResult *result,
                                               GError **error);
 KEYHOLD_PUBLIC
-gboolean keyhold_client_outbox_cancel_sync (KeyholdClient *self, const char *id,
-                                            GCancellable *cancellable, GError **error);
+gboolean keyhold_client_outbox_cancel_sync (KeyholdClient *self,
+                                            const char *id,
+                                            GCancellable *cancellable,
+                                            GError **error);
 
 G_END_DECLS

@@ -46,13 +46,17 @@ gboolean keyhold_outbox_state_is_final (KeyholdOutboxState state);
 
 #define KEYHOLD_TYPE_OUTBOX_REQUEST (keyhold_outbox_request_get_type ())
 KEYHOLD_PUBLIC
-G_DECLARE_FINAL_TYPE (KeyholdOutboxRequest, keyhold_outbox_request, KEYHOLD, OUTBOX_REQUEST,
+G_DECLARE_FINAL_TYPE (KeyholdOutboxRequest,
+                      keyhold_outbox_request,
+                      KEYHOLD,
+                      OUTBOX_REQUEST,
                       GObject)
 
 KEYHOLD_PUBLIC
 KeyholdOutboxRequest *keyhold_outbox_request_new (const char *method, const char *url);
 KEYHOLD_PUBLIC
-void keyhold_outbox_request_add_header (KeyholdOutboxRequest *self, const char *name,
+void keyhold_outbox_request_add_header (KeyholdOutboxRequest *self,
+                                        const char *name,
                                         const char *value);
 KEYHOLD_PUBLIC
 void keyhold_outbox_request_set_body (KeyholdOutboxRequest *self, GBytes *body);

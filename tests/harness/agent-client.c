@@ -35,7 +35,7 @@ keyhold_test_add_account (KeyholdTestEnv *env, const char *name)
 {
   g_autofree char *cli = cli_path ();
   const char *issuer = keyhold_test_env_get_issuer (env);
-  const char *argv[] = { cli,         "account",     "add",  name,   "--issuer", issuer,
+  const char *argv[] = { cli,           "account",      "add",          name,   "--issuer", issuer,
                          "--client-id", TEST_CLIENT_ID, "--api-origin", issuer, NULL };
 
   run_cli_or_die (env, argv, NULL);
@@ -90,8 +90,8 @@ keyhold_test_account_property (KeyholdTestEnv *env, const char *name, const char
   reply = g_dbus_connection_call_sync (keyhold_test_env_get_bus (env), KEYHOLD_AGENT_BUS_NAME, path,
                                        "org.freedesktop.DBus.Properties", "Get",
                                        g_variant_new ("(ss)", KEYHOLD_ACCOUNT1_INTERFACE, property),
-                                       G_VARIANT_TYPE ("(v)"), G_DBUS_CALL_FLAGS_NONE, 20000,
-                                       NULL, &error);
+                                       G_VARIANT_TYPE ("(v)"), G_DBUS_CALL_FLAGS_NONE, 20000, NULL,
+                                       &error);
   if (reply == NULL)
     g_error ("Could not read %s of %s: %s", property, name, error->message);
   g_variant_get (reply, "(v)", &value);
@@ -112,8 +112,9 @@ keyhold_test_keyring_refresh_token (KeyholdTestEnv *env, const char *name)
   /* An independent reader of the real keyring, matching the attributes the
    * agent's schema uses; secret-tool rather than libsecret's *_sync calls,
    * which leak in Debian 12's libsecret. */
-  const char *argv[] = { "secret-tool", "lookup", "kind", "refresh-token", "account", name,
-                         "issuer", keyhold_test_env_get_issuer (env), NULL };
+  const char *argv[] = { "secret-tool", "lookup", "kind",   "refresh-token",
+                         "account",     name,     "issuer", keyhold_test_env_get_issuer (env),
+                         NULL };
   g_autofree char *out = NULL;
 
   if (keyhold_test_env_run (env, argv, &out, NULL) != 0 || *out == '\0')

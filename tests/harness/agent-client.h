@@ -28,7 +28,8 @@ char *keyhold_test_get_token (KeyholdTestEnv *env,
                               GError **error);
 
 /* A property of org.keyhold.Account1, read fresh from the agent. */
-GVariant *keyhold_test_account_property (KeyholdTestEnv *env, const char *name,
+GVariant *keyhold_test_account_property (KeyholdTestEnv *env,
+                                         const char *name,
                                          const char *property);
 char *keyhold_test_account_state (KeyholdTestEnv *env, const char *name);
 

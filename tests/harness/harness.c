@@ -183,8 +183,13 @@ open_log (KeyholdTestEnv *env, const char *name)
 
 /* @print_fd, if not -1, becomes fd 3 of the child. */
 static Child *
-spawn_child (KeyholdTestEnv *env, const char *name, const char *const *argv,
-             const char *const *envp, const char *log_name, int print_fd, int *out_stdin_pipe)
+spawn_child (KeyholdTestEnv *env,
+             const char *name,
+             const char *const *argv,
+             const char *const *envp,
+             const char *log_name,
+             int print_fd,
+             int *out_stdin_pipe)
 {
   g_autoptr (GError) error = NULL;
   const int target_fd = 3;
@@ -213,7 +218,7 @@ spawn_child (KeyholdTestEnv *env, const char *name, const char *const *argv,
 static gboolean
 child_wait (Child *child, guint timeout_ms, int *out_status)
 {
-  gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * 1000;
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
 
   for (;;)
     {
@@ -326,7 +331,7 @@ name_owner_pid (KeyholdTestEnv *env, const char *name)
   int wait_status;
   guint32 pid = 0;
 
-  if (!g_spawn_sync (NULL, (char **)argv, env->envp,
+  if (!g_spawn_sync (NULL, (char **) argv, env->envp,
                      G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &output, NULL,
                      &wait_status, &error))
     fatal (env, "cannot run gdbus: %s", error->message);
@@ -337,14 +342,14 @@ name_owner_pid (KeyholdTestEnv *env, const char *name)
   if (reply == NULL)
     fatal (env, "unexpected answer from gdbus: %s", output);
   g_variant_get (reply, "(u)", &pid);
-  return (GPid)pid;
+  return (GPid) pid;
 }
 
 /* Waits until @name belongs to @child itself, not to some other process. */
 static void
 wait_for_name (KeyholdTestEnv *env, Child *child, const char *name, guint timeout_ms)
 {
-  gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * 1000;
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
 
   while (name_owner_pid (env, name) != child->pid)
     {
@@ -452,7 +457,7 @@ static char *
 read_line_from_pipe (KeyholdTestEnv *env, int fd, guint timeout_ms)
 {
   g_autoptr (GString) line = g_string_new (NULL);
-  gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * 1000;
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
 
   while (strchr (line->str, '\n') == NULL)
     {
@@ -462,7 +467,7 @@ read_line_from_pipe (KeyholdTestEnv *env, int fd, guint timeout_ms)
       int ready;
       ssize_t n;
 
-      if (left_ms <= 0 || (ready = poll (&pfd, 1, (int)left_ms)) == 0)
+      if (left_ms <= 0 || (ready = poll (&pfd, 1, (int) left_ms)) == 0)
         fatal (env, "no address from dbus-daemon within %u ms", timeout_ms);
       if (ready < 0)
         continue;
@@ -493,7 +498,7 @@ start_bus (KeyholdTestEnv *env)
     const char *argv[] = { "dbus-daemon", config_arg, "--nofork", "--print-address=3", NULL };
     g_auto (GStrv) envp = g_get_environ ();
 
-    spawn_child (env, "dbus-daemon", argv, (const char *const *)envp, "dbus.log", address_pipe[1],
+    spawn_child (env, "dbus-daemon", argv, (const char *const *) envp, "dbus.log", address_pipe[1],
                  NULL);
   }
   close (address_pipe[1]);
@@ -521,7 +526,7 @@ write_all (KeyholdTestEnv *env, int fd, const char *data)
       if (n < 0)
         fatal (env, "cannot write to a child: %s", g_strerror (errno));
       data += n;
-      left -= (gsize)n;
+      left -= (gsize) n;
     }
 }
 
@@ -536,7 +541,7 @@ start_keyring (KeyholdTestEnv *env)
   int password_pipe;
   Child *keyring;
 
-  keyring = spawn_child (env, "gnome-keyring-daemon", argv, (const char *const *)envp,
+  keyring = spawn_child (env, "gnome-keyring-daemon", argv, (const char *const *) envp,
                          "keyring.log", -1, &password_pipe);
   /* --unlock reads the password until EOF; it creates the "login" keyring
    * (the default collection) with it on first start. */
@@ -550,7 +555,7 @@ start_keyring (KeyholdTestEnv *env)
 static size_t
 append_to_gstring (char *data, size_t size, size_t count, void *user_data)
 {
-  g_string_append_len (user_data, data, (gssize)(size * count));
+  g_string_append_len (user_data, data, (gssize) (size * count));
   return size * count;
 }
 
@@ -573,7 +578,7 @@ set_request_body (CURL *curl, const char *method, const char *body)
   if (body != NULL)
     {
       curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body);
-      curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE, (long)strlen (body));
+      curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE, (long) strlen (body));
       default_method = g_str_equal (method, "POST");
     }
   else
@@ -587,8 +592,13 @@ set_request_body (CURL *curl, const char *method, const char *body)
 
 /* Returns the status, or 0 and the reason in @out_error. */
 static guint
-http_request (const char *method, const char *url, const char *const *headers, const char *body,
-              char **out_body, char **out_location, char **out_error)
+http_request (const char *method,
+              const char *url,
+              const char *const *headers,
+              const char *body,
+              char **out_body,
+              char **out_location,
+              char **out_error)
 {
   CURL *curl = curl_easy_init ();
   struct curl_slist *header_list = NULL;
@@ -628,7 +638,7 @@ http_request (const char *method, const char *url, const char *const *headers, c
 
   curl_slist_free_all (header_list);
   curl_easy_cleanup (curl);
-  return (guint)status;
+  return (guint) status;
 }
 
 /* ---- mock provider ---- */
@@ -656,7 +666,7 @@ start_mock (KeyholdTestEnv *env)
   g_autofree char *port_file = tmp_path (env, "mock.json");
   g_autoptr (JsonObject) ports = NULL;
   g_autoptr (JsonNode) health = NULL;
-  gint64 deadline = g_get_monotonic_time () + (gint64)STARTUP_TIMEOUT_MS * 1000;
+  gint64 deadline = g_get_monotonic_time () + (gint64) STARTUP_TIMEOUT_MS * 1000;
   Child *mock;
 
   if (source_dir == NULL)
@@ -667,7 +677,7 @@ start_mock (KeyholdTestEnv *env)
     const char *argv[]
         = { python != NULL ? python : "python3", script, "--port-file", port_file, NULL };
 
-    mock = spawn_child (env, "mock-provider", argv, (const char *const *)env->envp, "mock.log", -1,
+    mock = spawn_child (env, "mock-provider", argv, (const char *const *) env->envp, "mock.log", -1,
                         NULL);
   }
 
@@ -681,7 +691,7 @@ start_mock (KeyholdTestEnv *env)
     }
 
   env->issuer = g_strdup (json_object_get_string_member_with_default (ports, "issuer", ""));
-  env->control_port = (guint)json_object_get_int_member_with_default (ports, "control_port", 0);
+  env->control_port = (guint) json_object_get_int_member_with_default (ports, "control_port", 0);
   if (env->issuer[0] == '\0' || env->control_port == 0)
     fatal (env, "%s lacks the issuer or the control port", port_file);
 
@@ -691,7 +701,9 @@ start_mock (KeyholdTestEnv *env)
 }
 
 JsonNode *
-keyhold_test_env_mock (KeyholdTestEnv *env, const char *method, const char *path,
+keyhold_test_env_mock (KeyholdTestEnv *env,
+                       const char *method,
+                       const char *path,
                        const char *json_body)
 {
   const char *headers[] = { "Content-Type: application/json", NULL };
@@ -721,8 +733,12 @@ keyhold_test_env_mock (KeyholdTestEnv *env, const char *method, const char *path
 }
 
 guint
-keyhold_test_env_http (KeyholdTestEnv *env, const char *method, const char *url,
-                       const char *const *headers, const char *body, char **out_body,
+keyhold_test_env_http (KeyholdTestEnv *env,
+                       const char *method,
+                       const char *url,
+                       const char *const *headers,
+                       const char *body,
+                       char **out_body,
                        char **out_location)
 {
   g_autofree char *absolute = NULL;
@@ -742,10 +758,10 @@ keyhold_test_env_http (KeyholdTestEnv *env, const char *method, const char *url,
       g_auto (GStrv) with_type = NULL;
 
       if (headers != NULL)
-        g_strv_builder_addv (builder, (const char **)headers);
+        g_strv_builder_addv (builder, (const char **) headers);
       g_strv_builder_add (builder, "Content-Type: application/x-www-form-urlencoded");
       with_type = g_strv_builder_end (builder);
-      status = http_request (method, url, (const char *const *)with_type, body, out_body,
+      status = http_request (method, url, (const char *const *) with_type, body, out_body,
                              out_location, &failure);
     }
   else
@@ -818,13 +834,13 @@ keyhold_test_env_start_agent (KeyholdTestEnv *env, const char *const *extra_args
     add_valgrind_args (env, builder);
   g_strv_builder_add (builder, path);
   if (extra_args != NULL)
-    g_strv_builder_addv (builder, (const char **)extra_args);
+    g_strv_builder_addv (builder, (const char **) extra_args);
   argv = g_strv_builder_end (builder);
 
-  env->agent = spawn_child (env, "keyhold-agent", (const char *const *)argv,
-                            (const char *const *)(env->agent_envp != NULL ? env->agent_envp
-                                                                          : env->envp),
-                            "agent.log", -1, NULL);
+  env->agent
+      = spawn_child (env, "keyhold-agent", (const char *const *) argv,
+                     (const char *const *) (env->agent_envp != NULL ? env->agent_envp : env->envp),
+                     "agent.log", -1, NULL);
   env->agent->exit_timeout_ms = agent_timeout_ms ();
   wait_for_name (env, env->agent, KEYHOLD_AGENT_BUS_NAME, agent_timeout_ms ());
 }
@@ -920,20 +936,24 @@ keyhold_test_env_read_agent_log (KeyholdTestEnv *env)
 /* ---- running programs ---- */
 
 int
-keyhold_test_env_run (KeyholdTestEnv *env, const char *const *argv, char **out_stdout,
+keyhold_test_env_run (KeyholdTestEnv *env,
+                      const char *const *argv,
+                      char **out_stdout,
                       char **out_stderr)
 {
   g_autoptr (GError) error = NULL;
   int wait_status;
 
-  if (!g_spawn_sync (env->tmpdir, (char **)argv, env->envp, G_SPAWN_SEARCH_PATH, child_setup,
+  if (!g_spawn_sync (env->tmpdir, (char **) argv, env->envp, G_SPAWN_SEARCH_PATH, child_setup,
                      GINT_TO_POINTER (getpid ()), out_stdout, out_stderr, &wait_status, &error))
     fatal (env, "cannot run %s: %s", argv[0], error->message);
   return decode_wait_status (wait_status);
 }
 
 GSubprocess *
-keyhold_test_env_spawn (KeyholdTestEnv *env, const char *const *argv, GSubprocessFlags flags,
+keyhold_test_env_spawn (KeyholdTestEnv *env,
+                        const char *const *argv,
+                        GSubprocessFlags flags,
                         GError **error)
 {
   g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
@@ -990,7 +1010,7 @@ remove_tmpdir (KeyholdTestEnv *env)
       fprintf (stderr, "harness: keeping %s\n", env->tmpdir);
       return;
     }
-  if (!g_spawn_sync (NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL,
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL,
                      &error))
     fprintf (stderr, "harness: cannot remove %s: %s\n", env->tmpdir, error->message);
 }
@@ -1002,7 +1022,7 @@ keyhold_test_env_start (KeyholdTestEnvFlags flags)
   KeyholdTestEnv *env = g_new0 (KeyholdTestEnv, 1);
 
   env->creator = getpid ();
-  env->children = g_ptr_array_new_with_free_func ((GDestroyNotify)child_free);
+  env->children = g_ptr_array_new_with_free_func ((GDestroyNotify) child_free);
   live_envs = g_slist_prepend (live_envs, env);
   if (!safety_net_installed)
     {

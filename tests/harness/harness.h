@@ -121,7 +121,9 @@ char *keyhold_test_env_read_agent_log (KeyholdTestEnv *env);
 /* A request to the mock's control port; @json_body may be NULL. Returns the
  * parsed JSON answer (a JSON null for an empty body). Fatal on a transport
  * failure, an HTTP status of 400 or more, or an answer that is not JSON. */
-JsonNode *keyhold_test_env_mock (KeyholdTestEnv *env, const char *method, const char *path,
+JsonNode *keyhold_test_env_mock (KeyholdTestEnv *env,
+                                 const char *method,
+                                 const char *path,
                                  const char *json_body);
 
 /* Plain HTTP for tests that play the browser or the app. A @url starting
@@ -131,21 +133,29 @@ JsonNode *keyhold_test_env_mock (KeyholdTestEnv *env, const char *method, const 
  * Returns the HTTP status, or 0 when the request could not be made. The
  * out parameters (nullable) receive the body and the Location header (NULL
  * when there is none). */
-guint keyhold_test_env_http (KeyholdTestEnv *env, const char *method, const char *url,
-                             const char *const *headers, const char *body, char **out_body,
+guint keyhold_test_env_http (KeyholdTestEnv *env,
+                             const char *method,
+                             const char *url,
+                             const char *const *headers,
+                             const char *body,
+                             char **out_body,
                              char **out_location);
 
 /* Runs @argv (searched in PATH when it has no slash) with the environment's
  * variables, stdin from /dev/null, in the temporary HOME, and waits for it.
  * Returns its exit status (decoded like keyhold_test_env_stop_agent ()).
  * Output whose out parameter is NULL goes to the test's own stdout/stderr. */
-int keyhold_test_env_run (KeyholdTestEnv *env, const char *const *argv, char **out_stdout,
+int keyhold_test_env_run (KeyholdTestEnv *env,
+                          const char *const *argv,
+                          char **out_stdout,
                           char **out_stderr);
 
 /* Spawns @argv with the environment's variables, in the temporary HOME (for
  * programs that must run while the test talks to them, such as `keyhold
  * login`). Only in a forked test: GSubprocess relies on a helper thread. */
-GSubprocess *keyhold_test_env_spawn (KeyholdTestEnv *env, const char *const *argv,
-                                     GSubprocessFlags flags, GError **error);
+GSubprocess *keyhold_test_env_spawn (KeyholdTestEnv *env,
+                                     const char *const *argv,
+                                     GSubprocessFlags flags,
+                                     GError **error);
 
 G_END_DECLS

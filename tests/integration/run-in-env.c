@@ -51,7 +51,7 @@ main (int argc, char **argv)
   keyhold_test_add_account (env, argv[1]);
   keyhold_test_login (env, argv[1]);
 
-  status = keyhold_test_env_run (env, (const char *const *)argv + 2, NULL, NULL);
+  status = keyhold_test_env_run (env, (const char *const *) argv + 2, NULL, NULL);
   fprintf (stderr, "run-in-env: %s exited with status %d\n", argv[2], status);
   if (keyhold_test_env_stop_agent (env) != 0 && status == 0)
     status = 1;

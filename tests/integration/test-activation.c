@@ -43,7 +43,7 @@ agent_pid (void)
 static void
 wait_for_agent_exit (void)
 {
-  gint64 deadline = g_get_monotonic_time () + (gint64)wait_timeout_s () * G_USEC_PER_SEC;
+  gint64 deadline = g_get_monotonic_time () + (gint64) wait_timeout_s () * G_USEC_PER_SEC;
 
   while (agent_pid () != 0)
     {

@@ -59,10 +59,10 @@ run (const char *const *argv, gboolean under_valgrind, char **out_stdout)
       g_strv_builder_add_many (builder, "valgrind", "--error-exitcode=99", "--leak-check=full",
                                "--errors-for-leak-kinds=definite", suppressions_arg, NULL);
     }
-  g_strv_builder_addv (builder, (const char **)argv);
+  g_strv_builder_addv (builder, (const char **) argv);
   full_argv = g_strv_builder_end (builder);
 
-  status = keyhold_test_env_run (env, (const char *const *)full_argv, out_stdout, &err);
+  status = keyhold_test_env_run (env, (const char *const *) full_argv, out_stdout, &err);
   if (status != 0)
     fprintf (stderr, "%s exited with %d:\n%s\n", argv[0], status, err);
   return status;
@@ -83,7 +83,7 @@ run_notes_sync (const char *first, ...)
   va_end (args);
   g_ptr_array_add (argv, NULL);
 
-  ck_assert_int_eq (run ((const char *const *)argv->pdata, TRUE, &out), 0);
+  ck_assert_int_eq (run ((const char *const *) argv->pdata, TRUE, &out), 0);
   return out;
 }
 

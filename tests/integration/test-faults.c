@@ -58,8 +58,8 @@ start_system_services (void)
 {
   g_autofree char *script = g_build_filename (g_getenv ("KEYHOLD_SOURCE_DIR"), "tests",
                                               "integration", "fake-system-services.py", NULL);
-  g_autofree char *address = g_strconcat ("DBUS_SYSTEM_BUS_ADDRESS=",
-                                          keyhold_test_env_get_bus_address (env), NULL);
+  g_autofree char *address
+      = g_strconcat ("DBUS_SYSTEM_BUS_ADDRESS=", keyhold_test_env_get_bus_address (env), NULL);
   const char *argv[] = { "env", address, g_getenv ("KEYHOLD_PYTHON"), script, NULL };
   g_autoptr (GError) error = NULL;
   GDataInputStream *output;
@@ -79,9 +79,9 @@ static void
 configure_agent_environment (void)
 {
   const char *asan_options = g_getenv ("ASAN_OPTIONS");
-  g_autofree char *asan = g_strdup_printf ("%s%sverify_asan_link_order=0",
-                                           asan_options != NULL ? asan_options : "",
-                                           asan_options != NULL ? ":" : "");
+  g_autofree char *asan
+      = g_strdup_printf ("%s%sverify_asan_link_order=0", asan_options != NULL ? asan_options : "",
+                         asan_options != NULL ? ":" : "");
 
   faketime_file = g_build_filename (keyhold_test_env_get_tmpdir (env), "faketime", NULL);
   shift_agent_wall_clock ("+0");
@@ -109,8 +109,8 @@ sign_in (const char *name)
 static void
 forget (const char *name)
 {
-  g_autofree char *cli = g_build_filename (g_getenv ("KEYHOLD_BUILD_DIR"), "examples", "keyhold",
-                                           NULL);
+  g_autofree char *cli
+      = g_build_filename (g_getenv ("KEYHOLD_BUILD_DIR"), "examples", "keyhold", NULL);
   const char *argv[] = { cli, "account", "remove", name, NULL };
 
   keyhold_test_mock_post (env, "/faults/clear", NULL);
@@ -183,7 +183,8 @@ START_TEST (test_proactive_rotation_keeps_every_token_valid)
       took_ms = (g_get_monotonic_time () - started) / 1000;
       slowest_ms = MAX (slowest_ms, took_ms);
       ck_assert_msg (token != NULL, "call %u: %s", calls, error ? error->message : "");
-      ck_assert_msg (keyhold_test_mock_token_is_valid (env, token), "call %u got a token the provider rejects", calls);
+      ck_assert_msg (keyhold_test_mock_token_is_valid (env, token),
+                     "call %u got a token the provider rejects", calls);
       ck_assert_int_ge (expires_at, g_get_real_time () / G_USEC_PER_SEC + 1);
       calls++;
       g_usleep (200 * 1000);
@@ -325,17 +326,21 @@ START_TEST (test_lost_answer_is_retried_with_the_same_token)
   mock_settings ("{\"token_lifetime\": 600, \"rotate_refresh\": true, \"rotation_grace\": 30}");
   sign_in ("lost-answer");
   mock_settings ("{\"token_lifetime\": 3600}");
-  mock_fault ("{\"target\": \"token\", \"kind\": \"drop_before_response\", \"grant_type\": \"refresh_token\"}");
+  mock_fault (
+      "{\"target\": \"token\", \"kind\": \"drop_before_response\", \"grant_type\": \"refresh_token\"}");
   token = keyhold_test_get_token (env, "lost-answer", NULL, NULL, 900, NULL, &error);
 
   log = keyhold_test_env_mock (env, "GET", "/log?target=token", NULL);
   entries = json_object_get_array_member (json_node_get_object (log), "entries");
   for (guint i = 0; i < json_array_get_length (entries); i++)
     {
-      JsonObject *form = json_object_get_object_member (json_array_get_object_element (entries, i), "form");
+      JsonObject *form
+          = json_object_get_object_member (json_array_get_object_element (entries, i), "form");
 
-      if (form == NULL || g_strcmp0 (json_object_get_string_member_with_default (form, "grant_type", ""),
-                                     "refresh_token") != 0)
+      if (form == NULL
+          || g_strcmp0 (json_object_get_string_member_with_default (form, "grant_type", ""),
+                        "refresh_token")
+                 != 0)
         continue;
       previous = last;
       last = json_object_get_string_member (form, "refresh_token");
@@ -398,7 +403,8 @@ START_TEST (test_hostile_provider_responses)
     {
       g_autofree char *garbage = NULL, *huge = NULL;
 
-      mock_fault ("{\"target\": \"token\", \"kind\": \"garbage\", \"grant_type\": \"refresh_token\"}");
+      mock_fault (
+          "{\"target\": \"token\", \"kind\": \"garbage\", \"grant_type\": \"refresh_token\"}");
       garbage = keyhold_test_get_token (env, "hostile", NULL, NULL, 900, NULL, &error);
       ck_assert_msg (garbage == NULL, "garbage JSON gave a token");
       ck_assert_str_eq (keyhold_test_error_name (error), "org.keyhold.Error.ProviderError");
@@ -410,11 +416,13 @@ START_TEST (test_hostile_provider_responses)
       system_services_command ("network full");
       ck_assert (wait_for_state ("hostile", "signed-in", 10000));
 
-      mock_fault ("{\"target\": \"token\", \"kind\": \"oversized\", \"bytes\": 20000000, \"grant_type\": \"refresh_token\"}");
+      mock_fault (
+          "{\"target\": \"token\", \"kind\": \"oversized\", \"bytes\": 20000000, \"grant_type\": \"refresh_token\"}");
       huge = keyhold_test_get_token (env, "hostile", NULL, NULL, 900, NULL, &error);
       ck_assert_ptr_null (huge);
       ck_assert_str_eq (keyhold_test_error_name (error), "org.keyhold.Error.ProviderError");
-      ck_assert_msg (strstr (error->message, "exceeds") != NULL, "unclear error: %s", error->message);
+      ck_assert_msg (strstr (error->message, "exceeds") != NULL, "unclear error: %s",
+                     error->message);
       g_clear_error (&error);
       system_services_command ("network none");
       system_services_command ("network full");
@@ -431,7 +439,8 @@ START_TEST (test_hostile_provider_responses)
   /* A provider that dribbles its answer: the caller gets an answer within
    * the call's bound, and the other account is served meanwhile. */
   mock_settings ("{\"token_lifetime\": 3600}");
-  mock_fault ("{\"target\": \"token\", \"kind\": \"slowloris\", \"seconds\": 40, \"interval\": 1, \"grant_type\": \"refresh_token\"}");
+  mock_fault (
+      "{\"target\": \"token\", \"kind\": \"slowloris\", \"seconds\": 40, \"interval\": 1, \"grant_type\": \"refresh_token\"}");
   {
     g_autofree char *path = keyhold_test_account_path ("hostile");
     g_autoptr (GAsyncResult) slow_result = NULL;
@@ -439,11 +448,10 @@ START_TEST (test_hostile_provider_responses)
     g_autoptr (GError) slow_error = NULL;
     gint64 started = g_get_monotonic_time ();
 
-    g_dbus_connection_call (keyhold_test_env_get_bus (env), "org.keyhold.Agent", path,
-                            "org.keyhold.Account1", "GetAccessToken",
-                            g_variant_new ("(^as&su)", (const char *const[]){ NULL }, "", 900),
-                            G_VARIANT_TYPE ("(sx)"), G_DBUS_CALL_FLAGS_NONE, 60000, NULL,
-                            store_result, &slow_result);
+    g_dbus_connection_call (
+        keyhold_test_env_get_bus (env), "org.keyhold.Agent", path, "org.keyhold.Account1",
+        "GetAccessToken", g_variant_new ("(^as&su)", (const char *const[]) { NULL }, "", 900),
+        G_VARIANT_TYPE ("(sx)"), G_DBUS_CALL_FLAGS_NONE, 60000, NULL, store_result, &slow_result);
     g_usleep (500 * 1000);
     token = keyhold_test_get_token (env, "bystander", NULL, NULL, 900, NULL, &error);
     ck_assert_msg (token != NULL, "the other account stalled: %s", error ? error->message : "");
@@ -451,8 +459,8 @@ START_TEST (test_hostile_provider_responses)
 
     while (slow_result == NULL)
       g_main_context_iteration (NULL, TRUE);
-    reply = g_dbus_connection_call_finish (keyhold_test_env_get_bus (env), slow_result,
-                                           &slow_error);
+    reply
+        = g_dbus_connection_call_finish (keyhold_test_env_get_bus (env), slow_result, &slow_error);
     ck_assert_ptr_null (reply);
     ck_assert_str_eq (keyhold_test_error_name (slow_error), "org.keyhold.Error.TimedOut");
     ck_assert_int_lt (g_get_monotonic_time () - started, 25 * G_USEC_PER_SEC);

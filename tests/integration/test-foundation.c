@@ -233,7 +233,7 @@ name_owner_pid (const char *name)
   if (reply == NULL)
     return 0;
   g_variant_get (reply, "(u)", &pid);
-  return (GPid)pid;
+  return (GPid) pid;
 }
 
 static char *
@@ -334,7 +334,7 @@ assert_agent_answers (void)
 static void
 wait_for_owner (const char *name, GPid pid)
 {
-  gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms () * 1000;
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms () * 1000;
 
   while (name_owner_pid (name) != pid)
     {
@@ -389,7 +389,7 @@ START_TEST (test_replace_takes_over)
 
   successor = keyhold_test_env_spawn (env, argv, G_SUBPROCESS_FLAGS_NONE, &error);
   ck_assert_msg (successor != NULL, "cannot start: %s", error ? error->message : "");
-  successor_pid = (GPid)g_ascii_strtoll (g_subprocess_get_identifier (successor), NULL, 10);
+  successor_pid = (GPid) g_ascii_strtoll (g_subprocess_get_identifier (successor), NULL, 10);
 
   wait_for_owner (AGENT_NAME, successor_pid);
   ck_assert_int_eq (keyhold_test_env_wait_agent (env), 0);

@@ -38,7 +38,7 @@ run (const char *const *argv, const char *const *envp)
   char *out = NULL;
   int wait_status;
 
-  if (!g_spawn_sync (NULL, (char **)argv, (char **)envp, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+  if (!g_spawn_sync (NULL, (char **) argv, (char **) envp, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
                      &err, &wait_status, &error))
     ck_abort_msg ("cannot run %s: %s", argv[0], error->message);
   ck_assert_msg (g_spawn_check_wait_status (wait_status, NULL), "%s failed:\n%s%s", argv[0], out,
@@ -123,16 +123,16 @@ installed_flags (const char *pc_dir)
   g_auto (GStrv) envp = g_environ_setenv (g_get_environ (), "PKG_CONFIG_PATH", pc_dir, TRUE);
   const char *prefix_argv[] = { "pkg-config", "--variable=prefix", "keyhold-1", NULL };
   const char *requires_argv[] = { "pkg-config", "--print-requires", "keyhold-1", NULL };
-  g_autofree char *prefix = g_strstrip (run (prefix_argv, (const char *const *)envp));
+  g_autofree char *prefix = g_strstrip (run (prefix_argv, (const char *const *) envp));
   g_autofree char *staged_prefix = staged (prefix);
   g_autofree char *define_prefix = g_strconcat ("--define-variable=prefix=", staged_prefix, NULL);
-  g_autofree char *required = run (requires_argv, (const char *const *)envp);
+  g_autofree char *required = run (requires_argv, (const char *const *) envp);
   g_auto (GStrv) required_list = g_strsplit_set (g_strstrip (required), "\n", -1);
   /* Depth 2 is the package itself: the system's packages keep their prefix. */
   const char *own_argv[]
       = { "pkg-config", define_prefix, "--maximum-traverse-depth=2", "--cflags", "--libs",
           "keyhold-1",  NULL };
-  g_autofree char *own = run (own_argv, (const char *const *)envp);
+  g_autofree char *own = run (own_argv, (const char *const *) envp);
   g_autoptr (GStrvBuilder) deps_argv = g_strv_builder_new ();
   g_auto (GStrv) deps_argv_list = NULL;
   g_autofree char *deps = NULL;
@@ -141,9 +141,9 @@ installed_flags (const char *pc_dir)
 
   ck_assert_msg (strstr (own, destdir) != NULL, "pkg-config ignored the staged prefix: %s", own);
   g_strv_builder_add_many (deps_argv, "pkg-config", "--cflags", "--libs", NULL);
-  g_strv_builder_addv (deps_argv, (const char **)required_list);
+  g_strv_builder_addv (deps_argv, (const char **) required_list);
   deps_argv_list = g_strv_builder_end (deps_argv);
-  deps = run ((const char *const *)deps_argv_list, NULL);
+  deps = run ((const char *const *) deps_argv_list, NULL);
   all = g_strconcat (g_strstrip (own), " ", g_strstrip (deps), NULL);
   ck_assert (g_shell_parse_argv (all, NULL, &flags, NULL));
   return flags;
@@ -169,16 +169,16 @@ START_TEST (test_program_builds_and_runs_against_installed_library)
   if (cc_flags[0] != '\0')
     {
       ck_assert (g_shell_parse_argv (cc_flags, NULL, &build_flags, NULL));
-      g_strv_builder_addv (cc_argv, (const char **)build_flags);
+      g_strv_builder_addv (cc_argv, (const char **) build_flags);
     }
-  g_strv_builder_addv (cc_argv, (const char **)flags);
+  g_strv_builder_addv (cc_argv, (const char **) flags);
   cc = g_strv_builder_end (cc_argv);
-  g_free (run ((const char *const *)cc, NULL));
+  g_free (run ((const char *const *) cc, NULL));
 
   /* With no session bus, the installed library loads, runs and says so. */
   envp = g_environ_setenv (g_get_environ (), "LD_LIBRARY_PATH", lib_dir, TRUE);
   envp = g_environ_setenv (envp, "DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent", TRUE);
-  ck_assert (g_spawn_sync (NULL, (char **)snippet_argv, envp, G_SPAWN_DEFAULT, NULL, NULL, &out,
+  ck_assert (g_spawn_sync (NULL, (char **) snippet_argv, envp, G_SPAWN_DEFAULT, NULL, NULL, &out,
                            &err, &wait_status, NULL));
   ck_assert_msg (strstr (err, "cannot connect to the session bus") != NULL, "%s", err);
 }
@@ -215,7 +215,7 @@ main (int argc, char **argv)
     g_autofree char *err = NULL;
     int wait_status;
 
-    if (!g_spawn_sync (NULL, (char **)install_argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+    if (!g_spawn_sync (NULL, (char **) install_argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
                        &err, &wait_status, &error)
         || !g_spawn_check_wait_status (wait_status, &error))
       g_error ("meson install failed: %s\n%s%s", error->message, out, err);
@@ -234,7 +234,7 @@ main (int argc, char **argv)
   {
     const char *rm_argv[] = { "rm", "-rf", destdir, NULL };
 
-    g_spawn_sync (NULL, (char **)rm_argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL,
+    g_spawn_sync (NULL, (char **) rm_argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL,
                   NULL);
   }
   g_free (destdir);

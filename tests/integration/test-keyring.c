@@ -63,7 +63,10 @@ wait_for (GAsyncResult **slot)
 }
 
 static gboolean
-store (KeyholdKeyringKind kind, const char *account, const char *issuer, KeyholdSecret *secret,
+store (KeyholdKeyringKind kind,
+       const char *account,
+       const char *issuer,
+       KeyholdSecret *secret,
        GError **error)
 {
   g_autoptr (GAsyncResult) result = NULL;
@@ -74,8 +77,11 @@ store (KeyholdKeyringKind kind, const char *account, const char *issuer, Keyhold
 }
 
 static KeyholdSecret *
-lookup_with (GCancellable *cancellable, KeyholdKeyringKind kind, const char *account,
-             const char *issuer, GError **error)
+lookup_with (GCancellable *cancellable,
+             KeyholdKeyringKind kind,
+             const char *account,
+             const char *issuer,
+             GError **error)
 {
   g_autoptr (GAsyncResult) result = NULL;
 
@@ -90,7 +96,9 @@ lookup (KeyholdKeyringKind kind, const char *account, const char *issuer, GError
   return lookup_with (NULL, kind, account, issuer, error);
 }
 
-static gboolean delete (KeyholdKeyringKind kind, const char *account, const char *issuer,
+static gboolean delete (KeyholdKeyringKind kind,
+                        const char *account,
+                        const char *issuer,
                         GError **error)
 {
   g_autoptr (GAsyncResult) result = NULL;
@@ -247,7 +255,7 @@ START_TEST (test_long_printable_token_survives)
   g_autofree char *token = g_malloc (8 * 1024 + 1);
 
   for (gsize i = 0; i < 8 * 1024; i++)
-    token[i] = (char)('!' + g_random_int_range (0, '~' - '!' + 1));
+    token[i] = (char) ('!' + g_random_int_range (0, '~' - '!' + 1));
   token[8 * 1024] = '\0';
 
   store_token ("alice", ISSUER_A, token);
@@ -259,7 +267,7 @@ END_TEST
 START_TEST (test_binary_key_survives)
 {
   /* The outbox key is raw random bytes, NULs included. */
-  static const char raw[] = { 0x00, 0x01, (char)0xff, 0x00, 0x7f, (char)0x80, 0x00, 0x42 };
+  static const char raw[] = { 0x00, 0x01, (char) 0xff, 0x00, 0x7f, (char) 0x80, 0x00, 0x42 };
   g_autoptr (KeyholdSecret) key = keyhold_secret_new (raw, sizeof raw);
   g_autoptr (KeyholdSecret) found = NULL;
   g_autoptr (GError) error = NULL;

@@ -51,7 +51,7 @@ mock_token_is_valid (const char *token)
 static gboolean
 on_wait_timeout (gpointer user_data)
 {
-  *(gboolean *)user_data = TRUE;
+  *(gboolean *) user_data = TRUE;
   return G_SOURCE_REMOVE;
 }
 
@@ -91,13 +91,13 @@ agent_is_gone (gpointer client)
 static gboolean
 result_arrived (gpointer result)
 {
-  return *(GAsyncResult **)result != NULL;
+  return *(GAsyncResult **) result != NULL;
 }
 
 static void
 store_result (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  *(GAsyncResult **)user_data = g_object_ref (result);
+  *(GAsyncResult **) user_data = g_object_ref (result);
 }
 
 static void
@@ -198,7 +198,7 @@ END_TEST
 static gboolean
 set_flag (gpointer user_data)
 {
-  *(gboolean *)user_data = TRUE;
+  *(gboolean *) user_data = TRUE;
   return G_SOURCE_REMOVE;
 }
 
@@ -496,7 +496,10 @@ typedef struct
 } ItemWatch;
 
 static void
-on_item_changed (KeyholdClient *client, const char *id, KeyholdOutboxState state, int status,
+on_item_changed (KeyholdClient *client,
+                 const char *id,
+                 KeyholdOutboxState state,
+                 int status,
                  gpointer user_data)
 {
   ItemWatch *watch = user_data;

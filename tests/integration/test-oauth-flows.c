@@ -89,8 +89,8 @@ log_form_value (JsonArray *entries, guint index, const char *name)
   JsonObject *form = json_object_get_object_member (entry, "form");
 
   return form != NULL && json_object_has_member (form, name)
-           ? json_object_get_string_member (form, name)
-           : NULL;
+             ? json_object_get_string_member (form, name)
+             : NULL;
 }
 
 static guint
@@ -113,8 +113,8 @@ count_answers_containing (JsonArray *entries, const char *text)
 static char *
 mock_refresh_token_state (KeyholdSecret *refresh_token)
 {
-  g_autofree char *body = g_strdup_printf ("{\"refresh_token\": \"%s\"}",
-                                           keyhold_secret_get (refresh_token));
+  g_autofree char *body
+      = g_strdup_printf ("{\"refresh_token\": \"%s\"}", keyhold_secret_get (refresh_token));
   g_autoptr (JsonNode) reply = mock ("POST", "/check-token", body);
 
   return g_strdup (json_object_get_string_member (json_node_get_object (reply), "state"));
@@ -139,8 +139,8 @@ static KeyholdProviderMetadata *
 fetch_metadata (void)
 {
   g_autoptr (GError) error = NULL;
-  KeyholdProviderMetadata *metadata =
-    fetch_metadata_from (keyhold_test_env_get_issuer (env), NULL, &error);
+  KeyholdProviderMetadata *metadata
+      = fetch_metadata_from (keyhold_test_env_get_issuer (env), NULL, &error);
 
   ck_assert_msg (metadata != NULL, "discovery failed: %s", error ? error->message : "");
   return metadata;
@@ -168,8 +168,8 @@ START_TEST (test_discovery)
 
   /* The document handed back for the cache parses to the same metadata. */
   {
-    g_autoptr (KeyholdProviderMetadata) cached =
-      keyhold_provider_metadata_parse (document, strlen (document), issuer, &error);
+    g_autoptr (KeyholdProviderMetadata) cached
+        = keyhold_provider_metadata_parse (document, strlen (document), issuer, &error);
 
     ck_assert_ptr_nonnull (cached);
     ck_assert_str_eq (cached->jwks_uri, metadata->jwks_uri);
@@ -896,8 +896,8 @@ main (void)
   env = keyhold_test_env_start (KEYHOLD_TEST_ENV_MOCK);
   http = keyhold_http_new ();
   {
-    g_autoptr (KeyholdProviderMetadata) metadata =
-      fetch_metadata_from (keyhold_test_env_get_issuer (env), NULL, NULL);
+    g_autoptr (KeyholdProviderMetadata) metadata
+        = fetch_metadata_from (keyhold_test_env_get_issuer (env), NULL, NULL);
 
     if (metadata == NULL)
       g_error ("the mock provider's discovery document could not be fetched");

@@ -51,10 +51,9 @@ api_url (const char *path)
 static GVariant *
 outbox_call (const char *method, GVariant *parameters, const char *reply_type, GError **error)
 {
-  return g_dbus_connection_call_sync (keyhold_test_env_get_bus (env), AGENT_NAME, AGENT_PATH,
-                                      OUTBOX_INTERFACE, method, parameters,
-                                      G_VARIANT_TYPE (reply_type), G_DBUS_CALL_FLAGS_NONE,
-                                      CALL_TIMEOUT_MS, NULL, error);
+  return g_dbus_connection_call_sync (
+      keyhold_test_env_get_bus (env), AGENT_NAME, AGENT_PATH, OUTBOX_INTERFACE, method, parameters,
+      G_VARIANT_TYPE (reply_type), G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, error);
 }
 
 /* @headers: NULL, or name, value, name, value, ..., NULL. */
@@ -80,9 +79,8 @@ new_request (const char *method, const char *url, const char *body, const char *
 static char *
 try_enqueue (const char *account, const char *queue, GVariant *request, GError **error)
 {
-  g_autoptr (GVariant) reply = outbox_call ("Enqueue",
-                                            g_variant_new ("(ss@a{sv})", account, queue, request),
-                                            "(s)", error);
+  g_autoptr (GVariant) reply = outbox_call (
+      "Enqueue", g_variant_new ("(ss@a{sv})", account, queue, request), "(s)", error);
   char *id = NULL;
 
   if (reply != NULL)
@@ -258,8 +256,8 @@ deliveries_for (GHashTable *keys)
   for (guint i = 0; i < json_array_get_length (deliveries); i++)
     {
       JsonObject *delivery = json_array_get_object_element (deliveries, i);
-      const char *key = json_object_get_string_member_with_default (delivery, "idempotency_key",
-                                                                    "");
+      const char *key
+          = json_object_get_string_member_with_default (delivery, "idempotency_key", "");
 
       if (g_hash_table_contains (keys, key))
         g_ptr_array_add (matching, json_object_ref (delivery));
@@ -388,8 +386,8 @@ static void
 on_enqueue_answered (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   PendingEnqueue *pending = user_data;
-  g_autoptr (GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result,
-                                                              NULL);
+  g_autoptr (GVariant) reply
+      = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, NULL);
 
   if (reply != NULL)
     g_variant_get (reply, "(s)", &pending->id);
@@ -401,12 +399,11 @@ start_enqueue (const char *account, PendingEnqueue *pending)
 {
   g_autofree char *url = api_url ("/api/crash");
 
-  g_dbus_connection_call (keyhold_test_env_get_bus (env), AGENT_NAME, AGENT_PATH,
-                          OUTBOX_INTERFACE, "Enqueue",
-                          g_variant_new ("(ss@a{sv})", account, "crash",
-                                         new_request ("POST", url, "crash", NULL)),
-                          G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL,
-                          on_enqueue_answered, pending);
+  g_dbus_connection_call (
+      keyhold_test_env_get_bus (env), AGENT_NAME, AGENT_PATH, OUTBOX_INTERFACE, "Enqueue",
+      g_variant_new ("(ss@a{sv})", account, "crash", new_request ("POST", url, "crash", NULL)),
+      G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, on_enqueue_answered,
+      pending);
 }
 
 /* Two waves of enqueues on one connection, so they reach the agent in
@@ -621,8 +618,7 @@ on_item_changed (GDBusConnection *connection,
 static gboolean
 change_logged (ChangeLog *log, const char *change)
 {
-  return log->changes->len > 0
-         && g_str_equal (log->changes->pdata[log->changes->len - 1], change);
+  return log->changes->len > 0 && g_str_equal (log->changes->pdata[log->changes->len - 1], change);
 }
 
 START_TEST (test_retries_follow_backoff_and_retry_after)
@@ -636,7 +632,8 @@ START_TEST (test_retries_follow_backoff_and_retry_after)
   double first, second, third;
   ChangeLog log = { NULL, g_ptr_array_new_with_free_func (g_free) };
   const char *const expected_changes[] = {
-    "pending 0", "sending 0", "pending 503", "sending 503", "pending 429", "sending 429", "done 200",
+    "pending 0",   "sending 0",   "pending 503", "sending 503",
+    "pending 429", "sending 429", "done 200",
   };
   gint64 deadline;
   guint subscription;
@@ -644,8 +641,8 @@ START_TEST (test_retries_follow_backoff_and_retry_after)
   sign_in ("retry");
   mock_post ("/api-script", "{\"statuses\": [503, {\"status\": 429, \"retry_after\": 2}]}");
   subscription = g_dbus_connection_signal_subscribe (
-      keyhold_test_env_get_bus (env), AGENT_NAME, OUTBOX_INTERFACE, "ItemChanged", AGENT_PATH,
-      NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_item_changed, &log, NULL);
+      keyhold_test_env_get_bus (env), AGENT_NAME, OUTBOX_INTERFACE, "ItemChanged", AGENT_PATH, NULL,
+      G_DBUS_SIGNAL_FLAGS_NONE, on_item_changed, &log, NULL);
   id = enqueue ("retry", "q", new_request ("DELETE", url, NULL, NULL));
   log.id = id;
   wait_for_state (id, "done", 60);
@@ -694,8 +691,8 @@ run_cli (char **out_stdout, char **out_stderr, const char *first, ...)
   g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
   va_list args;
 
-  g_ptr_array_add (argv, g_build_filename (g_getenv ("KEYHOLD_BUILD_DIR"), "examples", "keyhold",
-                                           NULL));
+  g_ptr_array_add (argv,
+                   g_build_filename (g_getenv ("KEYHOLD_BUILD_DIR"), "examples", "keyhold", NULL));
   va_start (args, first);
   for (const char *arg = first; arg != NULL; arg = va_arg (args, const char *))
     g_ptr_array_add (argv, g_strdup (arg));
@@ -816,8 +813,7 @@ START_TEST (test_off_origin_and_credentials_are_refused)
 
   /* Nothing of it was queued. */
   reply = outbox_call ("List",
-                       g_variant_new ("(ss@as@a{sv})", "strict", "",
-                                      g_variant_new_strv (NULL, 0),
+                       g_variant_new ("(ss@as@a{sv})", "strict", "", g_variant_new_strv (NULL, 0),
                                       g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0)),
                        "(aa{sv})", &error);
   ck_assert_ptr_nonnull (reply);
@@ -832,7 +828,9 @@ END_TEST
 /* ---- 8. nothing in the clear on disk -------------------------------------------------- */
 
 static void
-assert_markers_absent (const char *dir, const char *skip_dir, const char *const *markers,
+assert_markers_absent (const char *dir,
+                       const char *skip_dir,
+                       const char *const *markers,
                        guint *inout_files)
 {
   g_autoptr (GDir) listing = g_dir_open (dir, 0, NULL);
@@ -864,8 +862,8 @@ assert_markers_absent (const char *dir, const char *skip_dir, const char *const 
 static void
 assert_no_marker_on_disk (const char *const *markers)
 {
-  g_autofree char *keyring_dir = g_build_filename (keyhold_test_env_get_tmpdir (env),
-                                                   "keyring-data", NULL);
+  g_autofree char *keyring_dir
+      = g_build_filename (keyhold_test_env_get_tmpdir (env), "keyring-data", NULL);
   g_autofree char *db = g_build_filename (g_get_user_data_dir (), "keyhold", "keyhold.db", NULL);
   g_autofree char *wal = g_strconcat (db, "-wal", NULL);
   guint files = 0;
@@ -893,7 +891,8 @@ START_TEST (test_no_request_in_the_clear_on_disk)
   sign_in ("private");
   mock_post ("/offline", NULL);
   for (guint i = 0; i < 3; i++)
-    g_ptr_array_add (ids, enqueue ("private", "q", new_request ("POST", url, body_marker, headers)));
+    g_ptr_array_add (ids,
+                     enqueue ("private", "q", new_request ("POST", url, body_marker, headers)));
   /* At rest, queued. */
   assert_no_marker_on_disk (markers);
 
@@ -971,7 +970,8 @@ START_TEST (test_size_limits_and_quota)
   sign_in ("quota");
   mock_post ("/offline", NULL);
 
-  assert_refused ("quota", request_with_body_size (url, MIB + 1), "org.keyhold.Error.QuotaExceeded");
+  assert_refused ("quota", request_with_body_size (url, MIB + 1),
+                  "org.keyhold.Error.QuotaExceeded");
   for (guint i = 0; i < 65; i++)
     {
       g_ptr_array_add (headers, g_strdup_printf ("X-H%u", i));
@@ -1002,8 +1002,8 @@ START_TEST (test_size_limits_and_quota)
 
   /* A cancelled item no longer counts. */
   {
-    g_autoptr (GVariant) reply = outbox_call ("Cancel", g_variant_new ("(s)", ids->pdata[0]),
-                                              "()", NULL);
+    g_autoptr (GVariant) reply
+        = outbox_call ("Cancel", g_variant_new ("(s)", ids->pdata[0]), "()", NULL);
 
     ck_assert_ptr_nonnull (reply);
   }
@@ -1011,8 +1011,8 @@ START_TEST (test_size_limits_and_quota)
   g_ptr_array_add (ids, g_steal_pointer (&fits));
   for (guint i = 1; i < ids->len; i++)
     {
-      g_autoptr (GVariant) reply = outbox_call ("Cancel", g_variant_new ("(s)", ids->pdata[i]),
-                                                "()", NULL);
+      g_autoptr (GVariant) reply
+          = outbox_call ("Cancel", g_variant_new ("(s)", ids->pdata[i]), "()", NULL);
 
       ck_assert_ptr_nonnull (reply);
     }
@@ -1086,9 +1086,18 @@ END_TEST
 static GBytes *
 secret_tool (const char *command, GBytes *input, int *out_status)
 {
-  const char *argv[] = { "secret-tool", command, "--label=keyhold outbox key",
-                         "xdg:schema", "org.keyhold.Secret", "kind", "outbox-key",
-                         "account", "", "issuer", "", NULL };
+  const char *argv[] = { "secret-tool",
+                         command,
+                         "--label=keyhold outbox key",
+                         "xdg:schema",
+                         "org.keyhold.Secret",
+                         "kind",
+                         "outbox-key",
+                         "account",
+                         "",
+                         "issuer",
+                         "",
+                         NULL };
   g_autoptr (GPtrArray) args = g_ptr_array_new ();
   g_autoptr (GSubprocess) process = NULL;
   g_autoptr (GError) error = NULL;
@@ -1104,10 +1113,9 @@ secret_tool (const char *command, GBytes *input, int *out_status)
                                     G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE,
                                     &error);
   ck_assert_msg (process != NULL, "%s", error ? error->message : "");
-  ck_assert_msg (g_subprocess_communicate (process, input != NULL ? input : no_input, NULL,
-                                           &output, NULL, &error),
-                 "%s",
-                 error ? error->message : "");
+  ck_assert_msg (g_subprocess_communicate (process, input != NULL ? input : no_input, NULL, &output,
+                                           NULL, &error),
+                 "%s", error ? error->message : "");
   *out_status = g_subprocess_get_exit_status (process);
   return output;
 }

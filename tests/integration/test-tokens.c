@@ -41,8 +41,8 @@ run_cli (int expected_status, const char *first, ...)
   va_list args;
   int status;
 
-  g_ptr_array_add (argv, g_build_filename (g_getenv ("KEYHOLD_BUILD_DIR"), "examples", "keyhold",
-                                           NULL));
+  g_ptr_array_add (argv,
+                   g_build_filename (g_getenv ("KEYHOLD_BUILD_DIR"), "examples", "keyhold", NULL));
   va_start (args, first);
   for (const char *arg = first; arg != NULL; arg = va_arg (args, const char *))
     g_ptr_array_add (argv, g_strdup (arg));
@@ -118,10 +118,9 @@ START_TEST (test_identity_claims)
   const char *value;
 
   sign_in ("identity");
-  reply = g_dbus_connection_call_sync (keyhold_test_env_get_bus (env), "org.keyhold.Agent", path,
-                                       "org.keyhold.Account1", "GetIdentity", NULL,
-                                       G_VARIANT_TYPE ("(a{sv})"), G_DBUS_CALL_FLAGS_NONE, 20000,
-                                       NULL, &error);
+  reply = g_dbus_connection_call_sync (
+      keyhold_test_env_get_bus (env), "org.keyhold.Agent", path, "org.keyhold.Account1",
+      "GetIdentity", NULL, G_VARIANT_TYPE ("(a{sv})"), G_DBUS_CALL_FLAGS_NONE, 20000, NULL, &error);
   ck_assert_msg (reply != NULL, "GetIdentity: %s", error ? error->message : "");
   claims = g_variant_get_child_value (reply, 0);
   ck_assert (g_variant_lookup (claims, "sub", "&s", &value));
@@ -132,10 +131,9 @@ START_TEST (test_identity_claims)
   /* Offline, the identity is still there. */
   g_clear_pointer (&reply, g_variant_unref);
   mock_post ("/offline", NULL);
-  reply = g_dbus_connection_call_sync (keyhold_test_env_get_bus (env), "org.keyhold.Agent", path,
-                                       "org.keyhold.Account1", "GetIdentity", NULL,
-                                       G_VARIANT_TYPE ("(a{sv})"), G_DBUS_CALL_FLAGS_NONE, 20000,
-                                       NULL, &error);
+  reply = g_dbus_connection_call_sync (
+      keyhold_test_env_get_bus (env), "org.keyhold.Agent", path, "org.keyhold.Account1",
+      "GetIdentity", NULL, G_VARIANT_TYPE ("(a{sv})"), G_DBUS_CALL_FLAGS_NONE, 20000, NULL, &error);
   mock_post ("/online", NULL);
   ck_assert_ptr_nonnull (reply);
 }
@@ -183,11 +181,14 @@ START_TEST (test_rotation_never_resends_a_rotated_token)
       const char *response = json_object_get_string_member_with_default (entry, "response", "");
       g_autoptr (JsonNode) answer = json_from_string (response, NULL);
 
-      if (form == NULL || g_strcmp0 (json_object_get_string_member_with_default (form, "grant_type", ""),
-                                     "refresh_token") != 0)
+      if (form == NULL
+          || g_strcmp0 (json_object_get_string_member_with_default (form, "grant_type", ""),
+                        "refresh_token")
+                 != 0)
         continue;
-      ck_assert_msg (g_hash_table_add (sent, g_strdup (json_object_get_string_member (form, "refresh_token"))),
-                     "a refresh token was sent twice");
+      ck_assert_msg (
+          g_hash_table_add (sent, g_strdup (json_object_get_string_member (form, "refresh_token"))),
+          "a refresh token was sent twice");
       refreshes++;
       if (answer != NULL && JSON_NODE_HOLDS_OBJECT (answer))
         {
@@ -202,8 +203,8 @@ START_TEST (test_rotation_never_resends_a_rotated_token)
   {
     JsonArray *list = json_object_get_array_member (json_node_get_object (grants), "grants");
     for (guint i = 0; i < json_array_get_length (list); i++)
-      ck_assert (!json_object_get_boolean_member (json_array_get_object_element (list, i),
-                                                  "revoked"));
+      ck_assert (
+          !json_object_get_boolean_member (json_array_get_object_element (list, i), "revoked"));
   }
 
   /* The keyring holds the newest refresh token, not a rotated one. */
@@ -260,19 +261,17 @@ START_TEST (test_single_flight_under_200_callers)
   /* Eight connections, as from eight applications, 25 callers each. */
   address = g_dbus_address_get_for_bus_sync (G_BUS_TYPE_SESSION, NULL, NULL);
   for (int i = 0; i < 8; i++)
-    g_ptr_array_add (connections,
-                     g_dbus_connection_new_for_address_sync (
-                         address,
-                         G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
-                             | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-                         NULL, NULL, NULL));
+    g_ptr_array_add (connections, g_dbus_connection_new_for_address_sync (
+                                      address,
+                                      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
+                                          | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                      NULL, NULL, NULL));
   before = keyhold_test_count_token_requests (env, "refresh_token");
   for (int i = 0; i < 200; i++)
-    g_dbus_connection_call (connections->pdata[i % 8], "org.keyhold.Agent", path,
-                            "org.keyhold.Account1", "GetAccessToken",
-                            g_variant_new ("(^as&su)", (const char *const[]){ NULL }, "", 1000),
-                            G_VARIANT_TYPE ("(sx)"), G_DBUS_CALL_FLAGS_NONE, 60000, NULL,
-                            on_concurrent_token, &flight);
+    g_dbus_connection_call (
+        connections->pdata[i % 8], "org.keyhold.Agent", path, "org.keyhold.Account1",
+        "GetAccessToken", g_variant_new ("(^as&su)", (const char *const[]) { NULL }, "", 1000),
+        G_VARIANT_TYPE ("(sx)"), G_DBUS_CALL_FLAGS_NONE, 60000, NULL, on_concurrent_token, &flight);
   g_main_loop_run (loop);
 
   ck_assert_uint_eq (flight.failures, 0);
@@ -286,16 +285,16 @@ END_TEST
 static GSubprocess *
 monitor_account (const char *path)
 {
-  const char *argv[] = { "gdbus", "monitor", "--session", "--dest", "org.keyhold.Agent",
-                         "--object-path", path, NULL };
+  const char *argv[] = { "gdbus",         "monitor", "--session", "--dest", "org.keyhold.Agent",
+                         "--object-path", path,      NULL };
   g_autoptr (GError) error = NULL;
-  GSubprocess *monitor = keyhold_test_env_spawn (env, argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE,
-                                                 &error);
+  GSubprocess *monitor = keyhold_test_env_spawn (env, argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
 
   ck_assert_msg (monitor != NULL, "%s", error ? error->message : "");
   /* gdbus monitor prints a first line once its match rules are in place. */
   {
-    g_autoptr (GDataInputStream) lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (monitor));
+    g_autoptr (GDataInputStream) lines
+        = g_data_input_stream_new (g_subprocess_get_stdout_pipe (monitor));
     g_autofree char *first = g_data_input_stream_read_line (lines, NULL, NULL, NULL);
 
     ck_assert_ptr_nonnull (first);
@@ -377,9 +376,9 @@ START_TEST (test_restart_restores_tokens_from_keyring)
   after_crash = keyhold_test_get_token (env, "restart", NULL, NULL, 0, NULL, &error);
   ck_assert_msg (after_crash != NULL, "after crash: %s", error ? error->message : "");
   ck_assert (mock_token_is_valid (after_crash));
-  ck_assert_uint_eq (keyhold_test_count_token_requests (
-                         env, "urn:ietf:params:oauth:grant-type:device_code"),
-                     logins);
+  ck_assert_uint_eq (
+      keyhold_test_count_token_requests (env, "urn:ietf:params:oauth:grant-type:device_code"),
+      logins);
 }
 END_TEST
 
@@ -456,17 +455,43 @@ END_TEST
 START_TEST (test_other_unix_user_is_refused)
 {
   g_autofree char *path = keyhold_test_account_path ("private");
-  g_autofree char *address = g_strconcat ("DBUS_SESSION_BUS_ADDRESS=",
-                                          keyhold_test_env_get_other_user_address (env), NULL);
-  const char *get_token[] = { "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                              "env", address, "gdbus", "call", "--session",
-                              "--dest", "org.keyhold.Agent", "--object-path", path,
-                              "--method", "org.keyhold.Account1.GetAccessToken",
-                              "[]", "''", "0", NULL };
-  const char *list[] = { "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                         "env", address, "gdbus", "call", "--session",
-                         "--dest", "org.keyhold.Agent", "--object-path", "/org/keyhold/Agent",
-                         "--method", "org.keyhold.Agent1.ListAccounts", NULL };
+  g_autofree char *address = g_strconcat (
+      "DBUS_SESSION_BUS_ADDRESS=", keyhold_test_env_get_other_user_address (env), NULL);
+  const char *get_token[] = { "setpriv",
+                              "--reuid=65534",
+                              "--regid=65534",
+                              "--clear-groups",
+                              "env",
+                              address,
+                              "gdbus",
+                              "call",
+                              "--session",
+                              "--dest",
+                              "org.keyhold.Agent",
+                              "--object-path",
+                              path,
+                              "--method",
+                              "org.keyhold.Account1.GetAccessToken",
+                              "[]",
+                              "''",
+                              "0",
+                              NULL };
+  const char *list[] = { "setpriv",
+                         "--reuid=65534",
+                         "--regid=65534",
+                         "--clear-groups",
+                         "env",
+                         address,
+                         "gdbus",
+                         "call",
+                         "--session",
+                         "--dest",
+                         "org.keyhold.Agent",
+                         "--object-path",
+                         "/org/keyhold/Agent",
+                         "--method",
+                         "org.keyhold.Agent1.ListAccounts",
+                         NULL };
   g_autofree char *out = NULL, *err = NULL, *list_out = NULL, *list_err = NULL;
 
   sign_in ("private");
@@ -480,14 +505,18 @@ END_TEST
 
 START_TEST (test_agent_is_not_dumpable)
 {
-  g_autofree char *agent = g_build_filename (g_getenv ("KEYHOLD_BUILD_DIR"), "agent",
-                                             "keyhold-agent", NULL);
-  g_autofree char *trace = g_build_filename (keyhold_test_env_get_tmpdir (env), "prctl.trace",
-                                             NULL);
+  g_autofree char *agent
+      = g_build_filename (g_getenv ("KEYHOLD_BUILD_DIR"), "agent", "keyhold-agent", NULL);
+  g_autofree char *trace
+      = g_build_filename (keyhold_test_env_get_tmpdir (env), "prctl.trace", NULL);
   g_autofree char *contents = NULL;
   /* LeakSanitizer cannot run under ptrace; every other test checks leaks. */
-  const char *argv[] = { "env", "ASAN_OPTIONS=detect_leaks=0", "strace", "-f", "-e", "trace=prctl",
-                         "-o", trace, agent, "--version", NULL };
+  const char *argv[] = { "env",    "ASAN_OPTIONS=detect_leaks=0",
+                         "strace", "-f",
+                         "-e",     "trace=prctl",
+                         "-o",     trace,
+                         agent,    "--version",
+                         NULL };
 
   /* Some sandboxes accept the prctl and ignore it, so the test watches the
    * request itself rather than the process's resulting state. */
@@ -558,8 +587,8 @@ assert_no_token_in_tree (const char *dir, const char *skip_dir, GPtrArray *token
 START_TEST (test_no_token_reaches_disk_or_logs)
 {
   g_autoptr (GPtrArray) tokens = tokens_issued_by_mock ();
-  g_autofree char *keyring_dir = g_build_filename (keyhold_test_env_get_tmpdir (env),
-                                                   "keyring-data", NULL);
+  g_autofree char *keyring_dir
+      = g_build_filename (keyhold_test_env_get_tmpdir (env), "keyring-data", NULL);
   g_autofree char *agent_log = keyhold_test_env_read_agent_log (env);
 
   ck_assert_uint_gt (tokens->len, 10);

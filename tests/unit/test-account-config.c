@@ -65,8 +65,8 @@ static KeyholdAccountConfig *
 new_account (const char *name, const char *const *scopes, const char *const *api_origins)
 {
   g_autoptr (GError) error = NULL;
-  KeyholdAccountConfig *account =
-    keyhold_account_config_new (name, ISSUER, "keyhold-desktop", scopes, api_origins, &error);
+  KeyholdAccountConfig *account
+      = keyhold_account_config_new (name, ISSUER, "keyhold-desktop", scopes, api_origins, &error);
 
   ck_assert_msg (account != NULL, "%s", error ? error->message : "");
   return account;
@@ -86,8 +86,8 @@ assert_strv_eq (char **actual, const char *const *expected)
 START_TEST (test_new_normalises)
 {
   const char *const scopes[] = { "profile", "email", NULL };
-  const char *const origins[] = { "HTTPS://API.Example.com:443/v1", "http://127.0.0.1:8080/x",
-                                  NULL };
+  const char *const origins[]
+      = { "HTTPS://API.Example.com:443/v1", "http://127.0.0.1:8080/x", NULL };
   g_autoptr (KeyholdAccountConfig) account = new_account ("work.main_1-x", scopes, origins);
 
   ck_assert_str_eq (account->name, "work.main_1-x");
@@ -125,8 +125,8 @@ assert_invalid (const char *name,
                 const char *field)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (KeyholdAccountConfig) account =
-    keyhold_account_config_new (name, issuer, client_id, scopes, origins, &error);
+  g_autoptr (KeyholdAccountConfig) account
+      = keyhold_account_config_new (name, issuer, client_id, scopes, origins, &error);
 
   ck_assert_msg (account == NULL, "accepted an invalid %s", field);
   ck_assert (g_error_matches (error, KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT));
@@ -159,8 +159,8 @@ START_TEST (test_new_rejects_bad_client_ids)
 {
   g_autofree char *too_long = g_strnfill (KEYHOLD_CLIENT_ID_MAX_LENGTH + 1, 'c');
   g_autofree char *longest = g_strnfill (KEYHOLD_CLIENT_ID_MAX_LENGTH, 'c');
-  g_autoptr (KeyholdAccountConfig) ok =
-    keyhold_account_config_new ("a", ISSUER, longest, NULL, NULL, NULL);
+  g_autoptr (KeyholdAccountConfig) ok
+      = keyhold_account_config_new ("a", ISSUER, longest, NULL, NULL, NULL);
   const char *const bad[] = { "", too_long, "tab\there", "new\nline", "caf\xc3\xa9", "\x7f" };
 
   ck_assert_ptr_nonnull (ok);
@@ -202,8 +202,8 @@ START_TEST (test_new_limits_scopes)
   g_auto (GStrv) most_without_openid = numbered_list ("scope", "", KEYHOLD_MAX_SCOPES - 1);
   g_auto (GStrv) too_many_without_openid = numbered_list ("scope", "", KEYHOLD_MAX_SCOPES);
   g_auto (GStrv) too_many = numbered_list ("scope", "", KEYHOLD_MAX_SCOPES + 1);
-  g_autoptr (KeyholdAccountConfig) ok =
-    new_account ("a", (const char *const *) most_without_openid, NULL);
+  g_autoptr (KeyholdAccountConfig) ok
+      = new_account ("a", (const char *const *) most_without_openid, NULL);
 
   ck_assert_uint_eq (g_strv_length (ok->scopes), KEYHOLD_MAX_SCOPES);
   assert_invalid ("a", ISSUER, "c", (const char *const *) too_many_without_openid, NULL, "scopes");
@@ -216,10 +216,10 @@ END_TEST
 START_TEST (test_new_rejects_bad_origins)
 {
   g_auto (GStrv) most = numbered_list ("https://api", ".example.com", KEYHOLD_MAX_API_ORIGINS);
-  g_auto (GStrv) too_many = numbered_list ("https://api", ".example.com",
-                                            KEYHOLD_MAX_API_ORIGINS + 1);
-  const char *const same_origin[] = { "https://api.example.com", "HTTPS://API.example.com:443/v2",
-                                      NULL };
+  g_auto (GStrv) too_many
+      = numbered_list ("https://api", ".example.com", KEYHOLD_MAX_API_ORIGINS + 1);
+  const char *const same_origin[]
+      = { "https://api.example.com", "HTTPS://API.example.com:443/v2", NULL };
   const char *const bad[] = { "http://api.example.com", "https://user@api.example.com", "api",
                               "ftp://api.example.com" };
   g_autoptr (KeyholdAccountConfig) ok = new_account ("a", NULL, (const char *const *) most);
@@ -517,18 +517,17 @@ END_TEST
 
 START_TEST (test_hand_written_file)
 {
-  const char contents[] =
-    "# my accounts\n"
-    "[account work]\n"
-    "issuer = " ISSUER "\n"
-    "client_id = desktop\n"
-    "scopes = email;profile;\n"
-    "api_origins = https://API.example.com:443;https://files.example.com/v1\n"
-    "\n"
-    "[account local]\n"
-    "issuer=http://127.0.0.1:9000\n"
-    "client_id=test\n"
-    "scopes=\n";
+  const char contents[] = "# my accounts\n"
+                          "[account work]\n"
+                          "issuer = " ISSUER "\n"
+                          "client_id = desktop\n"
+                          "scopes = email;profile;\n"
+                          "api_origins = https://API.example.com:443;https://files.example.com/v1\n"
+                          "\n"
+                          "[account local]\n"
+                          "issuer=http://127.0.0.1:9000\n"
+                          "client_id=test\n"
+                          "scopes=\n";
   g_autofree char *path = write_file (contents, -1);
   g_autoptr (GError) error = NULL;
   g_autoptr (KeyholdConfig) config = keyhold_config_load (path, &error);
@@ -548,8 +547,8 @@ END_TEST
 START_TEST (test_default_path)
 {
   g_autofree char *path = keyhold_config_default_path ();
-  g_autofree char *expected =
-    g_build_filename (g_get_user_config_dir (), "keyhold", "accounts.conf", NULL);
+  g_autofree char *expected
+      = g_build_filename (g_get_user_config_dir (), "keyhold", "accounts.conf", NULL);
 
   ck_assert_str_eq (path, expected);
 }

@@ -39,12 +39,12 @@ run_keyhold (const char *const *args, KeyholdRun *run)
   g_autoptr (GError) error = NULL;
   int wait_status;
 
-  g_ptr_array_add (argv, (gpointer)keyhold_path);
+  g_ptr_array_add (argv, (gpointer) keyhold_path);
   for (guint i = 0; args[i] != NULL; i++)
-    g_ptr_array_add (argv, (gpointer)args[i]);
+    g_ptr_array_add (argv, (gpointer) args[i]);
   g_ptr_array_add (argv, NULL);
 
-  if (!g_spawn_sync (NULL, (char **)argv->pdata, envp, G_SPAWN_DEFAULT, NULL, NULL, &run->out,
+  if (!g_spawn_sync (NULL, (char **) argv->pdata, envp, G_SPAWN_DEFAULT, NULL, NULL, &run->out,
                      &run->err, &wait_status, &error))
     ck_abort_msg ("cannot run %s: %s", keyhold_path, error->message);
 
@@ -121,12 +121,12 @@ END_TEST
 START_TEST (test_bad_arguments_are_usage_errors)
 {
   const char *const *const cases[] = {
-    (const char *const[]){ "token", NULL },
-    (const char *const[]){ "token", "work", "extra", NULL },
-    (const char *const[]){ "login", "--no-such-option", "work", NULL },
-    (const char *const[]){ "account", "add", "work", "--client-id", "id", NULL },
-    (const char *const[]){ "account", "frobnicate", NULL },
-    (const char *const[]){ "token", "work", "--min-validity", "-5", NULL },
+    (const char *const[]) { "token", NULL },
+    (const char *const[]) { "token", "work", "extra", NULL },
+    (const char *const[]) { "login", "--no-such-option", "work", NULL },
+    (const char *const[]) { "account", "add", "work", "--client-id", "id", NULL },
+    (const char *const[]) { "account", "frobnicate", NULL },
+    (const char *const[]) { "token", "work", "--min-validity", "-5", NULL },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)

@@ -14,8 +14,7 @@ START_TEST (test_tchar_is_exactly_the_rfc_set)
 {
   for (int c = 0; c < 256; c++)
     {
-      gboolean expected = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z')
-                          || (c >= 'a' && c <= 'z')
+      gboolean expected = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
                           || (c != 0 && strchr (tchar_specials, c) != NULL);
 
       ck_assert_msg (keyhold_http_syntax_is_tchar ((char) c) == expected, "byte 0x%02x", c);
@@ -26,13 +25,13 @@ END_TEST
 START_TEST (test_tokens)
 {
   const char *const good[] = {
-    "GET", "POST", "PATCH", "M-SEARCH", "X-Request-Id", "x_custom.1", "a", tchar_specials,
-    "Content-Type", "0",
+    "GET",        "POST", "PATCH",        "M-SEARCH",     "X-Request-Id",
+    "x_custom.1", "a",    tchar_specials, "Content-Type", "0",
   };
   const char *const bad[] = {
-    "", " GET", "GET ", "X A", "X-A:", "X-A: 1", "X-A\r\nX-B", "X-A\n", "X\tA", "\"quoted\"",
-    "a(b)", "a,b", "a;b", "a/b", "a=b", "a@b", "a[b]", "a{b}", "a\\b", "a?b", "caf\xc3\xa9",
-    "\x7f", "\x01",
+    "",     " GET",       "GET ", "X A", "X-A:",        "X-A: 1", "X-A\r\nX-B", "X-A\n",
+    "X\tA", "\"quoted\"", "a(b)", "a,b", "a;b",         "a/b",    "a=b",        "a@b",
+    "a[b]", "a{b}",       "a\\b", "a?b", "caf\xc3\xa9", "\x7f",   "\x01",
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (good); i++)
@@ -46,11 +45,28 @@ START_TEST (test_field_values)
 {
   /* Visible characters, SP, HTAB and obs-text (bytes 0x80 to 0xff). */
   const char *const good[] = {
-    "", "application/json", "a b", "a\tb", "\"3f1c\"", "caf\xc3\xa9", "\x80\xff", " ",
-    "text/plain; charset=utf-8", "~!@#$%^&*()_+{}|:<>?",
+    "",
+    "application/json",
+    "a b",
+    "a\tb",
+    "\"3f1c\"",
+    "caf\xc3\xa9",
+    "\x80\xff",
+    " ",
+    "text/plain; charset=utf-8",
+    "~!@#$%^&*()_+{}|:<>?",
   };
   const char *const bad[] = {
-    "1\r\nX-B: 2", "1\n", "1\r", "a\x01" "b", "\x7f", "a\x1f", "\x1b[31m", "\x0b", "\x0c",
+    "1\r\nX-B: 2",
+    "1\n",
+    "1\r",
+    "a\x01"
+    "b",
+    "\x7f",
+    "a\x1f",
+    "\x1b[31m",
+    "\x0b",
+    "\x0c",
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (good); i++)

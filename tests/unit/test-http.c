@@ -169,12 +169,14 @@ connection_read (Connection *connection)
 
   connection->server->pending++;
   g_input_stream_read_async (input, connection->buffer, sizeof connection->buffer,
-                             G_PRIORITY_DEFAULT, connection->server->cancellable,
-                             on_request_data, connection);
+                             G_PRIORITY_DEFAULT, connection->server->cancellable, on_request_data,
+                             connection);
 }
 
 static gboolean
-on_incoming (GSocketService *service, GSocketConnection *socket_connection, GObject *source,
+on_incoming (GSocketService *service,
+             GSocketConnection *socket_connection,
+             GObject *source,
              gpointer user_data)
 {
   TestServer *test_server = user_data;
@@ -789,8 +791,8 @@ START_TEST (test_oversized_body_with_length_is_too_large)
 {
   g_auto (Outcome) outcome = { 0 };
   g_autofree char *body = g_strnfill (2000, 'a');
-  g_autofree char *reply = g_strconcat ("HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n", body,
-                                        NULL);
+  g_autofree char *reply
+      = g_strconcat ("HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n", body, NULL);
 
   serve (SERVE_REPLY, reply);
   get_and_wait ("/", 1000, &outcome);

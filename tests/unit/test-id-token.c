@@ -117,7 +117,8 @@ rsa_sign (const RsaKey *key, const char *input)
 
   gcry_md_hash_buffer (GCRY_MD_SHA256, digest, input, strlen (input));
   ck_assert_int_eq (gcry_sexp_build (&data, NULL, "(data (flags pkcs1) (hash sha256 %b))",
-                                     (int) sizeof digest, digest), 0);
+                                     (int) sizeof digest, digest),
+                    0);
   ck_assert_int_eq (gcry_pk_sign (&signature, data, key->private_key), 0);
   s_list = gcry_sexp_find_token (signature, "s", 0);
   s = gcry_sexp_nth_mpi (s_list, 1, GCRYMPI_FMT_USG);
@@ -230,20 +231,20 @@ test_jwks (void)
 {
   g_autofree char *x = base64url (ed_public_key, sizeof ed_public_key);
   g_autofree char *text = g_strdup_printf (
-    "{\"keys\":["
-    "\"junk\",{\"kty\":7},"
-    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"ec-1\",\"x\":\"AA\",\"y\":\"AA\"},"
-    "{\"kty\":\"RSA\",\"kid\":\"enc-1\",\"use\":\"enc\",\"n\":\"%s\",\"e\":\"%s\"},"
-    "{\"kty\":\"RSA\",\"kid\":\"rsa-1\",\"use\":\"sig\",\"alg\":\"RS256\","
-    "\"n\":\"%s\",\"e\":\"%s\"},"
-    "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"ed-1\",\"use\":\"sig\",\"alg\":\"EdDSA\","
-    "\"x\":\"%s\"},"
-    "{\"kty\":\"RSA\",\"kid\":\"rsa-weak\",\"n\":\"%s\",\"e\":\"%s\"},"
-    "{\"kty\":\"RSA\",\"kid\":\"rsa-ps\",\"alg\":\"PS256\",\"n\":\"%s\",\"e\":\"%s\"},"
-    "{\"kty\":\"RSA\",\"kid\":\"rsa-bad\",\"n\":\"not base64!\",\"e\":\"AQAB\"}"
-    "]}",
-    rsa_key.n, rsa_key.e, rsa_key.n, rsa_key.e, x, weak_rsa_key.n, weak_rsa_key.e, rsa_key.n,
-    rsa_key.e);
+      "{\"keys\":["
+      "\"junk\",{\"kty\":7},"
+      "{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"ec-1\",\"x\":\"AA\",\"y\":\"AA\"},"
+      "{\"kty\":\"RSA\",\"kid\":\"enc-1\",\"use\":\"enc\",\"n\":\"%s\",\"e\":\"%s\"},"
+      "{\"kty\":\"RSA\",\"kid\":\"rsa-1\",\"use\":\"sig\",\"alg\":\"RS256\","
+      "\"n\":\"%s\",\"e\":\"%s\"},"
+      "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"ed-1\",\"use\":\"sig\",\"alg\":\"EdDSA\","
+      "\"x\":\"%s\"},"
+      "{\"kty\":\"RSA\",\"kid\":\"rsa-weak\",\"n\":\"%s\",\"e\":\"%s\"},"
+      "{\"kty\":\"RSA\",\"kid\":\"rsa-ps\",\"alg\":\"PS256\",\"n\":\"%s\",\"e\":\"%s\"},"
+      "{\"kty\":\"RSA\",\"kid\":\"rsa-bad\",\"n\":\"not base64!\",\"e\":\"AQAB\"}"
+      "]}",
+      rsa_key.n, rsa_key.e, rsa_key.n, rsa_key.e, x, weak_rsa_key.n, weak_rsa_key.e, rsa_key.n,
+      rsa_key.e);
 
   return json_from_string (text, NULL);
 }
@@ -428,8 +429,8 @@ START_TEST (test_key_set_shape)
     {
       g_autoptr (JsonNode) jwks = json_from_string (sets[i], NULL);
       g_autoptr (GError) error = NULL;
-      g_autoptr (JsonObject) claims = validate_bytes_with (token, strlen (token), jwks, &expect,
-                                                           &error);
+      g_autoptr (JsonObject) claims
+          = validate_bytes_with (token, strlen (token), jwks, &expect, &error);
 
       ck_assert_ptr_null (claims);
       ck_assert (g_error_matches (error, KEYHOLD_ID_TOKEN_ERROR, KEYHOLD_ID_TOKEN_ERROR_NO_KEY));
@@ -571,8 +572,7 @@ START_TEST (test_issuer)
 }
 END_TEST
 
-static JsonArray *
-string_array (const char *first, ...) G_GNUC_NULL_TERMINATED;
+static JsonArray *string_array (const char *first, ...) G_GNUC_NULL_TERMINATED;
 
 static JsonArray *
 string_array (const char *first, ...)
@@ -954,8 +954,8 @@ END_TEST
 static void
 mutate (GRand *rand, GString *text)
 {
-  static const char interesting[] = { '.', '"', '{', '}', '[', ']', '\\', ',', ':', '\0',
-                                      '\xff', '\xc3', '-', '_', '=', 'A', '0', 'e' };
+  static const char interesting[] = { '.',  '"',    '{',    '}', '[', ']', '\\', ',', ':',
+                                      '\0', '\xff', '\xc3', '-', '_', '=', 'A',  '0', 'e' };
   guint edits = (guint) g_rand_int_range (rand, 1, 5);
 
   for (guint i = 0; i < edits; i++)
@@ -1003,7 +1003,7 @@ check_outcome (JsonObject *claims, GError *error)
   ck_assert ((claims != NULL) != (error != NULL));
   if (error != NULL)
     ck_assert_msg (error->domain == KEYHOLD_ID_TOKEN_ERROR && error->code >= 0
-                     && error->code <= (gint) KEYHOLD_ID_TOKEN_ERROR_CLAIM,
+                       && error->code <= (gint) KEYHOLD_ID_TOKEN_ERROR_CLAIM,
                    "unexpected error %s %d", g_quark_to_string (error->domain), error->code);
 }
 
@@ -1028,7 +1028,10 @@ run_token_mutation (GRand *rand, const char *original, JsonNode *jwks)
 /* Correctly signed tokens around mutated JSON reach the header and claims
  * parsers and the claim checks. */
 static void
-run_json_mutation (GRand *rand, const char *header, const char *claims_json, gboolean mutate_header,
+run_json_mutation (GRand *rand,
+                   const char *header,
+                   const char *claims_json,
+                   gboolean mutate_header,
                    JsonNode *jwks)
 {
   KeyholdIdTokenExpectations expect = expectations ();

@@ -41,11 +41,11 @@ assert_malformed_token (const char *body)
 START_TEST (test_token_response_complete)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (KeyholdTokenResponse) response =
-    parse_token (200,
-                 "{\"access_token\":\"at-1\",\"token_type\":\"Bearer\",\"expires_in\":3600,"
-                 "\"refresh_token\":\"rt-1\",\"id_token\":\"h.p.s\",\"scope\":\"openid email\"}",
-                 &error);
+  g_autoptr (KeyholdTokenResponse) response = parse_token (
+      200,
+      "{\"access_token\":\"at-1\",\"token_type\":\"Bearer\",\"expires_in\":3600,"
+      "\"refresh_token\":\"rt-1\",\"id_token\":\"h.p.s\",\"scope\":\"openid email\"}",
+      &error);
 
   ck_assert_ptr_nonnull (response);
   ck_assert_str_eq (keyhold_secret_get (response->access_token), "at-1");
@@ -74,11 +74,11 @@ END_TEST
 START_TEST (test_token_response_nulls_and_empties_are_absent)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (KeyholdTokenResponse) response =
-    parse_token (200,
-                 "{\"access_token\":\"at-1\",\"token_type\":\"Bearer\",\"expires_in\":60,"
-                 "\"refresh_token\":null,\"id_token\":\"\",\"scope\":null}",
-                 &error);
+  g_autoptr (KeyholdTokenResponse) response
+      = parse_token (200,
+                     "{\"access_token\":\"at-1\",\"token_type\":\"Bearer\",\"expires_in\":60,"
+                     "\"refresh_token\":null,\"id_token\":\"\",\"scope\":null}",
+                     &error);
 
   ck_assert_ptr_nonnull (response);
   ck_assert_ptr_null (response->refresh_token);
@@ -90,8 +90,8 @@ END_TEST
 START_TEST (test_token_response_missing_expires_in_is_short)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (KeyholdTokenResponse) response =
-    parse_token (200, "{\"access_token\":\"at-1\",\"token_type\":\"Bearer\"}", &error);
+  g_autoptr (KeyholdTokenResponse) response
+      = parse_token (200, "{\"access_token\":\"at-1\",\"token_type\":\"Bearer\"}", &error);
 
   ck_assert_ptr_nonnull (response);
   ck_assert (response->expires_in_missing);
@@ -127,14 +127,15 @@ START_TEST (test_token_response_expires_in_values)
     {
       g_autoptr (GError) error = NULL;
       g_autofree char *body = g_strdup_printf (
-        "{\"access_token\":\"at-1\",\"token_type\":\"Bearer\",\"expires_in\":%s}", cases[i].value);
+          "{\"access_token\":\"at-1\",\"token_type\":\"Bearer\",\"expires_in\":%s}",
+          cases[i].value);
       g_autoptr (KeyholdTokenResponse) response = parse_token (200, body, &error);
 
       if (cases[i].expected_s < 0)
         {
           ck_assert_msg (response == NULL, "expires_in %s accepted", cases[i].value);
-          ck_assert (g_error_matches (error, KEYHOLD_OAUTH_ERROR,
-                                      KEYHOLD_OAUTH_ERROR_MALFORMED_RESPONSE));
+          ck_assert (
+              g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_MALFORMED_RESPONSE));
         }
       else
         {
@@ -181,8 +182,17 @@ END_TEST
 START_TEST (test_token_response_not_an_object)
 {
   const char *bodies[] = {
-    "", " ", "[]", "[{\"access_token\":\"at\",\"token_type\":\"Bearer\"}]", "\"at\"", "42",
-    "null", "true", "{", "{\"access_token\":", "<html>502 Bad Gateway</html>",
+    "",
+    " ",
+    "[]",
+    "[{\"access_token\":\"at\",\"token_type\":\"Bearer\"}]",
+    "\"at\"",
+    "42",
+    "null",
+    "true",
+    "{",
+    "{\"access_token\":",
+    "<html>502 Bad Gateway</html>",
     "{\"access_token\":\"at\",\"token_type\":\"Bearer\"} trailing",
   };
 
@@ -197,8 +207,8 @@ START_TEST (test_token_response_hostile_bytes)
   static const char bad_utf8[]
       = "{\"access_token\":\"at\",\"token_type\":\"Bearer\",\"x\":\"\xff\xfe\"}";
   g_autoptr (GError) error = NULL;
-  g_autoptr (KeyholdTokenResponse) response =
-    keyhold_oauth_parse_token_response (200, with_nul, sizeof with_nul - 1, SENT_AT_US, &error);
+  g_autoptr (KeyholdTokenResponse) response
+      = keyhold_oauth_parse_token_response (200, with_nul, sizeof with_nul - 1, SENT_AT_US, &error);
 
   ck_assert_ptr_null (response);
   ck_assert (g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_MALFORMED_RESPONSE));
@@ -240,11 +250,11 @@ END_TEST
 START_TEST (test_token_response_errors_do_not_repeat_tokens)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (KeyholdTokenResponse) response =
-    parse_token (200,
-                 "{\"access_token\":\"SECRET-ACCESS\",\"refresh_token\":\"SECRET-REFRESH\","
-                 "\"token_type\":\"mac\"}",
-                 &error);
+  g_autoptr (KeyholdTokenResponse) response
+      = parse_token (200,
+                     "{\"access_token\":\"SECRET-ACCESS\",\"refresh_token\":\"SECRET-REFRESH\","
+                     "\"token_type\":\"mac\"}",
+                     &error);
 
   ck_assert_ptr_null (response);
   ck_assert_ptr_null (strstr (error->message, "SECRET"));
@@ -378,8 +388,9 @@ START_TEST (test_device_authorization_complete)
 }
 END_TEST
 
-#define DEVICE_TEMPLATE "{\"device_code\":\"dc\",\"user_code\":\"U\",\"verification_url\":" \
-                        "\"https://x.example/d\",\"expires_in\":%s%s}"
+#define DEVICE_TEMPLATE                                                                            \
+  "{\"device_code\":\"dc\",\"user_code\":\"U\",\"verification_url\":"                              \
+  "\"https://x.example/d\",\"expires_in\":%s%s}"
 
 START_TEST (test_device_authorization_interval)
 {
@@ -447,8 +458,8 @@ END_TEST
 START_TEST (test_device_authorization_error_answer)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (KeyholdDeviceAuthorization) authorization =
-    parse_device (400, "{\"error\":\"invalid_client\"}", &error);
+  g_autoptr (KeyholdDeviceAuthorization) authorization
+      = parse_device (400, "{\"error\":\"invalid_client\"}", &error);
 
   ck_assert_ptr_null (authorization);
   ck_assert (g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_INVALID_CLIENT));
@@ -490,11 +501,11 @@ assert_metadata_error (const char *document, const char *expected_issuer, Keyhol
 
 START_TEST (test_metadata_complete)
 {
-  g_autofree char *document =
-    metadata_document (ISSUER, ISSUER,
-                       ",\"authorization_response_iss_parameter_supported\":true,"
-                       "\"code_challenge_methods_supported\":[\"plain\",\"S256\"],"
-                       "\"unknown_member\":{\"nested\":[1,2,3]}");
+  g_autofree char *document
+      = metadata_document (ISSUER, ISSUER,
+                           ",\"authorization_response_iss_parameter_supported\":true,"
+                           "\"code_challenge_methods_supported\":[\"plain\",\"S256\"],"
+                           "\"unknown_member\":{\"nested\":[1,2,3]}");
   g_autoptr (GError) error = NULL;
   g_autoptr (KeyholdProviderMetadata) metadata = parse_metadata (document, ISSUER, &error);
 
@@ -532,8 +543,8 @@ END_TEST
 
 START_TEST (test_metadata_pkce_plain_only)
 {
-  g_autofree char *document =
-    metadata_document (ISSUER, ISSUER, ",\"code_challenge_methods_supported\":[\"plain\"]");
+  g_autofree char *document
+      = metadata_document (ISSUER, ISSUER, ",\"code_challenge_methods_supported\":[\"plain\"]");
   g_autoptr (KeyholdProviderMetadata) metadata = parse_metadata (document, ISSUER, NULL);
 
   ck_assert_ptr_nonnull (metadata);
@@ -574,10 +585,10 @@ START_TEST (test_metadata_wrong_member_types)
 {
   g_autofree char *iss_string = metadata_document (
       ISSUER, ISSUER, ",\"authorization_response_iss_parameter_supported\":\"true\"");
-  g_autofree char *methods_string =
-    metadata_document (ISSUER, ISSUER, ",\"code_challenge_methods_supported\":\"S256\"");
-  g_autofree char *methods_mixed =
-    metadata_document (ISSUER, ISSUER, ",\"code_challenge_methods_supported\":[\"S256\",1]");
+  g_autofree char *methods_string
+      = metadata_document (ISSUER, ISSUER, ",\"code_challenge_methods_supported\":\"S256\"");
+  g_autofree char *methods_mixed
+      = metadata_document (ISSUER, ISSUER, ",\"code_challenge_methods_supported\":[\"S256\",1]");
 
   assert_metadata_error (iss_string, ISSUER, KEYHOLD_PROVIDER_ERROR_MALFORMED);
   assert_metadata_error (methods_string, ISSUER, KEYHOLD_PROVIDER_ERROR_MALFORMED);
@@ -590,8 +601,8 @@ START_TEST (test_metadata_endpoint_security)
   g_autofree char *http_endpoints = metadata_document (ISSUER, "http://id.example.com", "");
   g_autofree char *loopback_under_https = metadata_document (ISSUER, "http://127.0.0.1:8080", "");
   g_autofree char *loopback = metadata_document (LOOPBACK_ISSUER, LOOPBACK_ISSUER, "");
-  g_autofree char *remote_under_loopback =
-    metadata_document (LOOPBACK_ISSUER, "http://id.example.com", "");
+  g_autofree char *remote_under_loopback
+      = metadata_document (LOOPBACK_ISSUER, "http://id.example.com", "");
   g_autofree char *http_issuer
       = metadata_document ("http://id.example.com", "https://id.example.com", "");
   g_autofree char *fragment = metadata_document (ISSUER, ISSUER "/x#frag", "");

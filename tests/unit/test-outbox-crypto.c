@@ -39,12 +39,11 @@ START_TEST (test_round_trip)
 {
   g_autoptr (KeyholdSecret) key = new_key ();
   g_autoptr (GBytes) message = plaintext ();
-  g_autoptr (GBytes) sealed = keyhold_outbox_crypto_seal (key, ITEM_ID,
-                                                          KEYHOLD_OUTBOX_PART_REQUEST, message);
+  g_autoptr (GBytes) sealed
+      = keyhold_outbox_crypto_seal (key, ITEM_ID, KEYHOLD_OUTBOX_PART_REQUEST, message);
   g_autoptr (GError) error = NULL;
-  g_autoptr (GBytes) opened = keyhold_outbox_crypto_open (key, ITEM_ID,
-                                                          KEYHOLD_OUTBOX_PART_REQUEST, sealed,
-                                                          &error);
+  g_autoptr (GBytes) opened
+      = keyhold_outbox_crypto_open (key, ITEM_ID, KEYHOLD_OUTBOX_PART_REQUEST, sealed, &error);
 
   ck_assert_msg (opened != NULL, "%s", error ? error->message : "");
   ck_assert (g_bytes_equal (opened, message));
@@ -55,10 +54,10 @@ START_TEST (test_empty_message_round_trip)
 {
   g_autoptr (KeyholdSecret) key = new_key ();
   g_autoptr (GBytes) empty = g_bytes_new (NULL, 0);
-  g_autoptr (GBytes) sealed = keyhold_outbox_crypto_seal (key, ITEM_ID, KEYHOLD_OUTBOX_PART_URL,
-                                                          empty);
-  g_autoptr (GBytes) opened = keyhold_outbox_crypto_open (key, ITEM_ID, KEYHOLD_OUTBOX_PART_URL,
-                                                          sealed, NULL);
+  g_autoptr (GBytes) sealed
+      = keyhold_outbox_crypto_seal (key, ITEM_ID, KEYHOLD_OUTBOX_PART_URL, empty);
+  g_autoptr (GBytes) opened
+      = keyhold_outbox_crypto_open (key, ITEM_ID, KEYHOLD_OUTBOX_PART_URL, sealed, NULL);
 
   ck_assert_ptr_nonnull (opened);
   ck_assert_uint_eq (g_bytes_get_size (opened), 0);
@@ -69,8 +68,8 @@ START_TEST (test_ciphertext_hides_plaintext)
 {
   g_autoptr (KeyholdSecret) key = new_key ();
   g_autoptr (GBytes) message = plaintext ();
-  g_autoptr (GBytes) sealed = keyhold_outbox_crypto_seal (key, ITEM_ID,
-                                                          KEYHOLD_OUTBOX_PART_REQUEST, message);
+  g_autoptr (GBytes) sealed
+      = keyhold_outbox_crypto_seal (key, ITEM_ID, KEYHOLD_OUTBOX_PART_REQUEST, message);
   gsize length;
   const char *data = g_bytes_get_data (sealed, &length);
 
@@ -84,10 +83,10 @@ START_TEST (test_nonce_is_fresh_every_time)
 {
   g_autoptr (KeyholdSecret) key = new_key ();
   g_autoptr (GBytes) message = plaintext ();
-  g_autoptr (GBytes) first = keyhold_outbox_crypto_seal (key, ITEM_ID, KEYHOLD_OUTBOX_PART_REQUEST,
-                                                         message);
-  g_autoptr (GBytes) second = keyhold_outbox_crypto_seal (key, ITEM_ID,
-                                                          KEYHOLD_OUTBOX_PART_REQUEST, message);
+  g_autoptr (GBytes) first
+      = keyhold_outbox_crypto_seal (key, ITEM_ID, KEYHOLD_OUTBOX_PART_REQUEST, message);
+  g_autoptr (GBytes) second
+      = keyhold_outbox_crypto_seal (key, ITEM_ID, KEYHOLD_OUTBOX_PART_REQUEST, message);
 
   ck_assert (!g_bytes_equal (first, second));
   ck_assert_int_ne (memcmp (g_bytes_get_data (first, NULL), g_bytes_get_data (second, NULL), 24),
@@ -111,8 +110,8 @@ START_TEST (test_blob_moved_to_other_item_fails)
 {
   g_autoptr (KeyholdSecret) key = new_key ();
   g_autoptr (GBytes) message = plaintext ();
-  g_autoptr (GBytes) sealed = keyhold_outbox_crypto_seal (key, ITEM_ID,
-                                                          KEYHOLD_OUTBOX_PART_REQUEST, message);
+  g_autoptr (GBytes) sealed
+      = keyhold_outbox_crypto_seal (key, ITEM_ID, KEYHOLD_OUTBOX_PART_REQUEST, message);
 
   assert_open_fails (key, OTHER_ID, KEYHOLD_OUTBOX_PART_REQUEST, sealed);
 }
@@ -122,8 +121,8 @@ START_TEST (test_blob_moved_to_other_part_fails)
 {
   g_autoptr (KeyholdSecret) key = new_key ();
   g_autoptr (GBytes) message = plaintext ();
-  g_autoptr (GBytes) sealed = keyhold_outbox_crypto_seal (key, ITEM_ID,
-                                                          KEYHOLD_OUTBOX_PART_REQUEST, message);
+  g_autoptr (GBytes) sealed
+      = keyhold_outbox_crypto_seal (key, ITEM_ID, KEYHOLD_OUTBOX_PART_REQUEST, message);
 
   assert_open_fails (key, ITEM_ID, KEYHOLD_OUTBOX_PART_RESPONSE, sealed);
 }
@@ -134,8 +133,8 @@ START_TEST (test_other_key_fails)
   g_autoptr (KeyholdSecret) key = new_key ();
   g_autoptr (KeyholdSecret) other = new_key ();
   g_autoptr (GBytes) message = plaintext ();
-  g_autoptr (GBytes) sealed = keyhold_outbox_crypto_seal (key, ITEM_ID,
-                                                          KEYHOLD_OUTBOX_PART_REQUEST, message);
+  g_autoptr (GBytes) sealed
+      = keyhold_outbox_crypto_seal (key, ITEM_ID, KEYHOLD_OUTBOX_PART_REQUEST, message);
 
   assert_open_fails (other, ITEM_ID, KEYHOLD_OUTBOX_PART_REQUEST, sealed);
 }
@@ -145,8 +144,8 @@ START_TEST (test_tampering_fails)
 {
   g_autoptr (KeyholdSecret) key = new_key ();
   g_autoptr (GBytes) message = plaintext ();
-  g_autoptr (GBytes) sealed = keyhold_outbox_crypto_seal (key, ITEM_ID,
-                                                          KEYHOLD_OUTBOX_PART_REQUEST, message);
+  g_autoptr (GBytes) sealed
+      = keyhold_outbox_crypto_seal (key, ITEM_ID, KEYHOLD_OUTBOX_PART_REQUEST, message);
   gsize positions[] = { 0, 23, 24, g_bytes_get_size (sealed) - 1 };
 
   for (gsize i = 0; i < G_N_ELEMENTS (positions); i++)
@@ -162,8 +161,8 @@ START_TEST (test_truncated_blob_fails)
 {
   g_autoptr (KeyholdSecret) key = new_key ();
   g_autoptr (GBytes) message = plaintext ();
-  g_autoptr (GBytes) sealed = keyhold_outbox_crypto_seal (key, ITEM_ID,
-                                                          KEYHOLD_OUTBOX_PART_REQUEST, message);
+  g_autoptr (GBytes) sealed
+      = keyhold_outbox_crypto_seal (key, ITEM_ID, KEYHOLD_OUTBOX_PART_REQUEST, message);
   gsize lengths[] = { 0, 10, 39, g_bytes_get_size (sealed) - 1 };
 
   for (gsize i = 0; i < G_N_ELEMENTS (lengths); i++)
@@ -178,8 +177,8 @@ END_TEST
 START_TEST (test_fingerprint_identifies_key)
 {
   g_autoptr (KeyholdSecret) key = new_key ();
-  g_autoptr (KeyholdSecret) same = keyhold_secret_new (keyhold_secret_get (key),
-                                                       keyhold_secret_get_length (key));
+  g_autoptr (KeyholdSecret) same
+      = keyhold_secret_new (keyhold_secret_get (key), keyhold_secret_get_length (key));
   g_autoptr (KeyholdSecret) other = new_key ();
   g_autoptr (GBytes) fingerprint = keyhold_outbox_crypto_fingerprint (key);
   g_autoptr (GBytes) same_fingerprint = keyhold_outbox_crypto_fingerprint (same);

@@ -121,14 +121,13 @@ START_TEST (test_other_methods_and_origins_are_accepted)
 
   for (gsize i = 0; i < G_N_ELEMENTS (methods); i++)
     {
-      g_autoptr (KeyholdOutboxRequest) request = keyhold_outbox_request_new (methods[i],
-                                                                             API "/x");
+      g_autoptr (KeyholdOutboxRequest) request = keyhold_outbox_request_new (methods[i], API "/x");
 
       assert_accepted (request);
     }
   {
-    g_autoptr (KeyholdOutboxRequest) request = keyhold_outbox_request_new (
-        "GET", "http://127.0.0.1:8080/local");
+    g_autoptr (KeyholdOutboxRequest) request
+        = keyhold_outbox_request_new ("GET", "http://127.0.0.1:8080/local");
     g_autoptr (KeyholdOutboxRequest) head = keyhold_outbox_request_new ("HEAD", API "/x");
 
     assert_accepted (request);
@@ -169,8 +168,7 @@ START_TEST (test_connect_and_trace_are_refused)
 
   for (gsize i = 0; i < G_N_ELEMENTS (refused); i++)
     {
-      g_autoptr (KeyholdOutboxRequest) request = keyhold_outbox_request_new (refused[i],
-                                                                             API "/x");
+      g_autoptr (KeyholdOutboxRequest) request = keyhold_outbox_request_new (refused[i], API "/x");
       g_autofree char *message = refusal_message (request, KEYHOLD_ERROR_INVALID_ARGUMENT);
 
       ck_assert_ptr_nonnull (strstr (message, refused[i]));
@@ -257,8 +255,10 @@ END_TEST
 START_TEST (test_headers_the_http_module_sets_are_refused)
 {
   const char *const names[] = {
-    "Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Upgrade", "TE",
-    "Trailer", "Expect", "host",
+    "Host",       "Content-Length", "Transfer-Encoding",
+    "Connection", "Keep-Alive",     "Upgrade",
+    "TE",         "Trailer",        "Expect",
+    "host",
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
@@ -275,8 +275,15 @@ END_TEST
 START_TEST (test_malformed_headers_are_refused)
 {
   const char *const pairs[][2] = {
-    { "", "x" },           { "X A", "x" },          { "X-A:", "x" },      { "X-A\r\nX-B", "x" },
-    { "X-A", "1\r\nX-B: 2" }, { "X-A", "1\n" },     { "X-A", "a\x01" "b" }, { "X-A", "\x7f" },
+    { "", "x" },
+    { "X A", "x" },
+    { "X-A:", "x" },
+    { "X-A\r\nX-B", "x" },
+    { "X-A", "1\r\nX-B: 2" },
+    { "X-A", "1\n" },
+    { "X-A", "a\x01"
+             "b" },
+    { "X-A", "\x7f" },
     { "X-\xc3\xa9", "x" },
   };
 
@@ -359,8 +366,8 @@ START_TEST (test_body_size_limit)
   g_autoptr (KeyholdOutboxRequest) largest = keyhold_outbox_request_new ("PUT", API "/blob");
   g_autoptr (KeyholdOutboxRequest) too_large = keyhold_outbox_request_new ("PUT", API "/blob");
 
-  largest->body = g_bytes_new_take (g_malloc0 (KEYHOLD_OUTBOX_MAX_BODY_BYTES),
-                                    KEYHOLD_OUTBOX_MAX_BODY_BYTES);
+  largest->body
+      = g_bytes_new_take (g_malloc0 (KEYHOLD_OUTBOX_MAX_BODY_BYTES), KEYHOLD_OUTBOX_MAX_BODY_BYTES);
   too_large->body = g_bytes_new_take (g_malloc0 (KEYHOLD_OUTBOX_MAX_BODY_BYTES + 1),
                                       KEYHOLD_OUTBOX_MAX_BODY_BYTES + 1);
 
@@ -416,8 +423,7 @@ START_TEST (test_headers_variant)
   g_autoptr (GPtrArray) names = g_ptr_array_new ();
   g_autoptr (GPtrArray) values = g_ptr_array_new ();
   g_autoptr (GVariant) none = g_variant_ref_sink (keyhold_outbox_headers_variant (NULL, NULL));
-  g_autoptr (GVariant) empty = g_variant_ref_sink (keyhold_outbox_headers_variant (names,
-                                                                                 values));
+  g_autoptr (GVariant) empty = g_variant_ref_sink (keyhold_outbox_headers_variant (names, values));
   g_autoptr (GVariant) two = NULL;
   g_autofree char *text = NULL;
 

@@ -172,7 +172,10 @@ insert (KeyholdOutboxStore *store, KeyholdOutboxItem *item)
 }
 
 static GError *
-change (KeyholdOutboxStore *store, const char *id, KeyholdOutboxState state, int status,
+change (KeyholdOutboxStore *store,
+        const char *id,
+        KeyholdOutboxState state,
+        int status,
         GBytes *response)
 {
   KeyholdOutboxChange change = { state, 1, 0, status, response, "because" };
@@ -412,12 +415,17 @@ START_TEST (test_failed_write_does_not_spoil_batch)
 END_TEST
 
 static GPtrArray *
-list (KeyholdOutboxStore *store, const char *owner, const char *account, const char *queue,
-      guint mask, const char *after, guint limit)
+list (KeyholdOutboxStore *store,
+      const char *owner,
+      const char *account,
+      const char *queue,
+      guint mask,
+      const char *after,
+      guint limit)
 {
   g_autoptr (GError) error = NULL;
-  GPtrArray *items = keyhold_outbox_store_list (store, owner, account, queue, mask, after, limit,
-                                                &error);
+  GPtrArray *items
+      = keyhold_outbox_store_list (store, owner, account, queue, mask, after, limit, &error);
 
   ck_assert_msg (items != NULL, "%s", error ? error->message : "");
   return items;

@@ -20,8 +20,8 @@ is_base64url_43 (const char *text)
 
 START_TEST (test_challenge_matches_rfc7636_appendix_b)
 {
-  g_autoptr (KeyholdSecret) verifier =
-    keyhold_secret_new_from_string ("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+  g_autoptr (KeyholdSecret) verifier
+      = keyhold_secret_new_from_string ("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
   g_autofree char *challenge = keyhold_pkce_challenge_s256 (verifier);
 
   ck_assert_str_eq (challenge, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");

@@ -120,9 +120,9 @@ START_TEST (test_pragmas)
   g_autofree char *foreign_keys = query_text (store, "PRAGMA foreign_keys");
   g_autofree char *secure_delete = query_text (store, "PRAGMA secure_delete");
   g_autofree char *user_version = query_text (store, "PRAGMA user_version");
-  g_autofree char *tables =
-    query_text (store, "SELECT group_concat(name, ',') FROM"
-                       " (SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name)");
+  g_autofree char *tables
+      = query_text (store, "SELECT group_concat(name, ',') FROM"
+                           " (SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name)");
 
   ck_assert_str_eq (journal_mode, "wal");
   ck_assert_str_eq (synchronous, "2"); /* FULL */
@@ -146,8 +146,8 @@ START_TEST (test_provider_documents)
   g_autofree char *missing = NULL;
   gint64 fetched_at = 0;
 
-  ck_assert (keyhold_store_put_provider_metadata (store, ISSUER, "{\"issuer\":\"x\"}", 1000,
-                                                  &error));
+  ck_assert (
+      keyhold_store_put_provider_metadata (store, ISSUER, "{\"issuer\":\"x\"}", 1000, &error));
   ck_assert (keyhold_store_put_provider_jwks (store, ISSUER, "{\"keys\":[]}", 2000, &error));
   ck_assert_ptr_null (error);
 
@@ -163,8 +163,8 @@ START_TEST (test_provider_documents)
   ck_assert_str_eq (replaced, "{\"v\":2}");
 
   fetched_at = 42;
-  missing = keyhold_store_get_provider_jwks (store, "https://other.example.com", &fetched_at,
-                                             &error);
+  missing
+      = keyhold_store_get_provider_jwks (store, "https://other.example.com", &fetched_at, &error);
   ck_assert_ptr_null (missing);
   ck_assert_ptr_null (error);
   ck_assert_int_eq (fetched_at, 42);
@@ -443,8 +443,8 @@ END_TEST
 START_TEST (test_default_path)
 {
   g_autofree char *path = keyhold_store_default_path ();
-  g_autofree char *expected = g_build_filename (g_get_user_data_dir (), "keyhold", "keyhold.db",
-                                                NULL);
+  g_autofree char *expected
+      = g_build_filename (g_get_user_data_dir (), "keyhold", "keyhold.db", NULL);
 
   ck_assert_str_eq (path, expected);
   keyhold_store_close (NULL);

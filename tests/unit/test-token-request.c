@@ -20,8 +20,8 @@ assert_valid (const char *const *scopes, const char *audience, guint min_validit
 {
   g_autoptr (GError) error = NULL;
 
-  ck_assert_msg (keyhold_token_request_validate (scopes, audience, min_validity_s, &error),
-                 "%s", error != NULL ? error->message : "");
+  ck_assert_msg (keyhold_token_request_validate (scopes, audience, min_validity_s, &error), "%s",
+                 error != NULL ? error->message : "");
 }
 
 START_TEST (test_accepts_ordinary_requests)

@@ -96,8 +96,8 @@ START_TEST (test_bad_issuers)
     {
       g_autoptr (GError) error = NULL;
 
-      ck_assert_msg (!keyhold_url_policy_check_issuer (bad_issuers[i], &error),
-                     "%s accepted", bad_issuers[i]);
+      ck_assert_msg (!keyhold_url_policy_check_issuer (bad_issuers[i], &error), "%s accepted",
+                     bad_issuers[i]);
       ck_assert_msg (g_error_matches (error, KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT),
                      "%s: wrong error", bad_issuers[i]);
       ck_assert_str_ne (error->message, "");
@@ -190,8 +190,8 @@ START_TEST (test_origin_allowed)
   const char *const allowed[] = { "https://api.example.com", "http://127.0.0.1:8080", NULL };
   g_autoptr (GError) error = NULL;
 
-  ck_assert (keyhold_url_policy_origin_allowed ("https://API.example.com:443/v1/x?y=1", allowed,
-                                                NULL));
+  ck_assert (
+      keyhold_url_policy_origin_allowed ("https://API.example.com:443/v1/x?y=1", allowed, NULL));
   ck_assert (keyhold_url_policy_origin_allowed ("http://127.0.0.1:8080/queue", allowed, NULL));
 
   ck_assert (!keyhold_url_policy_origin_allowed ("https://api.example.com:8443/", allowed, &error));
@@ -199,8 +199,8 @@ START_TEST (test_origin_allowed)
   ck_assert_ptr_nonnull (strstr (error->message, "https://api.example.com:8443"));
   g_clear_error (&error);
 
-  ck_assert (!keyhold_url_policy_origin_allowed ("https://api.example.com.evil.com/", allowed,
-                                                 &error));
+  ck_assert (
+      !keyhold_url_policy_origin_allowed ("https://api.example.com.evil.com/", allowed, &error));
   ck_assert (g_error_matches (error, KEYHOLD_ERROR, KEYHOLD_ERROR_ACCESS_DENIED));
   g_clear_error (&error);
 
@@ -285,7 +285,8 @@ START_TEST (test_unicode_and_control_characters)
     "https://ex\tample.com",
     "https://example.com\n",
     "https://exa\xffmple.com",
-    "https://\xe2\x80\xae" "moc.example",
+    "https://\xe2\x80\xae"
+    "moc.example",
     "http://ｌｏｃａｌｈｏｓｔ.evil.com",
   };
 
