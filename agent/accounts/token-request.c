@@ -6,8 +6,8 @@
 #include "keyhold-contract.h"
 
 #include "accounts/token-request.h"
+#include "base/oauth-syntax.h"
 
-#define SCOPE_MAX_LENGTH 128
 #define AUDIENCE_MAX_LENGTH 2048
 
 /* RFC 3986 §2: a URI is made of visible US-ASCII only; g_uri_is_valid ()
@@ -17,20 +17,6 @@ is_visible_ascii (const char *text)
 {
   for (const char *c = text; *c != '\0'; c++)
     if (*c < 0x21 || *c > 0x7e)
-      return FALSE;
-  return TRUE;
-}
-
-static gboolean
-is_scope_token (const char *scope)
-{
-  gsize length = strlen (scope);
-
-  if (length == 0 || length > SCOPE_MAX_LENGTH)
-    return FALSE;
-  /* RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ) */
-  for (const char *c = scope; *c != '\0'; c++)
-    if (*c < 0x21 || *c > 0x7e || *c == '"' || *c == '\\')
       return FALSE;
   return TRUE;
 }
@@ -50,7 +36,7 @@ keyhold_token_request_validate (const char *const *scopes,
       return FALSE;
     }
   for (guint i = 0; i < n_scopes; i++)
-    if (!is_scope_token (scopes[i]))
+    if (!keyhold_oauth_syntax_is_scope_token (scopes[i]))
       {
         g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT,
                      "Scope %u is not a valid OAuth scope token", i + 1);

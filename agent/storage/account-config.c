@@ -56,15 +56,9 @@ is_client_id_char (char c)
   return c >= 0x20 && c <= 0x7e;
 }
 
-/* RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ) */
+/* 1 to @max_length characters, each one @is_allowed. */
 static gboolean
-is_scope_char (char c)
-{
-  return c == 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e);
-}
-
-static gboolean
-is_token (const char *text, gsize max_length, gboolean (*is_allowed) (char))
+is_made_of (const char *text, gsize max_length, gboolean (*is_allowed) (char))
 {
   gsize length = strnlen (text, max_length + 1);
 
@@ -86,7 +80,7 @@ set_invalid (GError **error, const char *message)
 static char *
 normalize_scope (const char *scope, GError **error)
 {
-  if (!is_token (scope, KEYHOLD_SCOPE_MAX_LENGTH, is_scope_char))
+  if (!keyhold_oauth_syntax_is_scope_token (scope))
     {
       g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_INVALID_ARGUMENT,
                    "a scope must be 1 to %d printable ASCII characters other than "
@@ -165,7 +159,7 @@ normalize_scopes (const char *const *scopes, GError **error)
 static gboolean
 validate_fields (const char *name, const char *issuer, const char *client_id, GError **error)
 {
-  if (!is_token (name, KEYHOLD_ACCOUNT_NAME_MAX_LENGTH, is_name_char))
+  if (!is_made_of (name, KEYHOLD_ACCOUNT_NAME_MAX_LENGTH, is_name_char))
     return set_invalid (error, "name: an account name must be 1 to 64 characters "
                                "of A-Z, a-z, 0-9, “.”, “_” and “-”");
   if (!keyhold_url_policy_check_issuer (issuer, error))
@@ -173,7 +167,7 @@ validate_fields (const char *name, const char *issuer, const char *client_id, GE
       g_prefix_error (error, "issuer: ");
       return FALSE;
     }
-  if (!is_token (client_id, KEYHOLD_CLIENT_ID_MAX_LENGTH, is_client_id_char))
+  if (!is_made_of (client_id, KEYHOLD_CLIENT_ID_MAX_LENGTH, is_client_id_char))
     return set_invalid (error, "client_id: a client ID must be 1 to 256 printable "
                                "ASCII characters");
   return TRUE;
