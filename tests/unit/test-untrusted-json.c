@@ -108,6 +108,8 @@ START_TEST (test_not_json_refused)
 {
   static const char *const texts[] = {
     "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{a:1}", "{\"a\":tru}", "{\"a\":[1,2}",
+    /* json-glib alone takes these. */
+    "{'a':1}", "{\"a\":'x'}", "{/* c */\"a\":1}", "{\"a\":1}\n// c",
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (texts); i++)
@@ -163,6 +165,39 @@ START_TEST (test_huge_nesting_refused_without_recursion)
   text[4] = ':';
   memset (text + 5, '[', length - 5);
   assert_refused_bytes (text, length, KEYHOLD_UNTRUSTED_JSON_ERROR_TOO_DEEP);
+}
+END_TEST
+
+/* json-glib's scanner reads 'single-quoted' strings and C comments, where
+ * a '"' does not open a string: the depth count must not be thrown off by
+ * one, or deep nesting reaches json-glib's recursion after all. */
+static char *
+nesting_behind (const char *prefix, guint depth)
+{
+  GString *text = g_string_new ("{");
+
+  g_string_append (text, prefix);
+  g_string_append (text, "\"a\":");
+  for (guint i = 0; i < depth; i++)
+    g_string_append_c (text, '[');
+  for (guint i = 0; i < depth; i++)
+    g_string_append_c (text, ']');
+  g_string_append (text, ",\"b\":\"\"}");
+  return g_string_free (text, FALSE);
+}
+
+START_TEST (test_quote_tricks_cannot_hide_nesting)
+{
+  static const char *const prefixes[] = { "'\"':1,", "/* \" */", "/*\"*/'\"':1," };
+
+  for (guint i = 0; i < G_N_ELEMENTS (prefixes); i++)
+    {
+      g_autofree char *shallow = nesting_behind (prefixes[i], 2);
+      g_autofree char *deep = nesting_behind (prefixes[i], 300000);
+
+      assert_refused (deep, KEYHOLD_UNTRUSTED_JSON_ERROR_SYNTAX);
+      assert_refused (shallow, KEYHOLD_UNTRUSTED_JSON_ERROR_SYNTAX);
+    }
 }
 END_TEST
 
@@ -344,6 +379,7 @@ main (void)
   tcase_add_test (tcase, test_depth_limit);
   tcase_add_test (tcase, test_huge_nesting_refused_without_recursion);
   tcase_add_test (tcase, test_brackets_in_strings_do_not_nest);
+  tcase_add_test (tcase, test_quote_tricks_cannot_hide_nesting);
   tcase_add_test (tcase, test_syntax_error_does_not_quote_input);
   tcase_add_test (tcase, test_get_string);
   tcase_add_test (tcase, test_get_integer);
