@@ -402,6 +402,29 @@ START_TEST (test_unknown_key_offline)
 }
 END_TEST
 
+/* The stored copy is read back from a file: it is held to the same bounds
+ * as a fetched one, so a damaged store cannot crash the agent. */
+START_TEST (test_stored_key_set_is_untrusted)
+{
+  GString *deep = g_string_new ("{\"keys\":[],\"x\":");
+  g_autofree char *stored = NULL;
+  g_autofree char *token = NULL;
+  Outcome outcome;
+
+  for (guint i = 0; i < 300000; i++)
+    g_string_append_c (deep, '[');
+  for (guint i = 0; i < 300000; i++)
+    g_string_append_c (deep, ']');
+  g_string_append_c (deep, '}');
+  stored = g_string_free (deep, FALSE);
+
+  set_up_provider (closed_port (), stored);
+  token = make_token ("old", old_secret, NULL);
+  validate (token, CLIENT_ID, NULL, NULL, &outcome);
+  assert_rejected (&outcome);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -425,6 +448,7 @@ main (void)
   tcase_add_test (validation, test_rotated_key_fetched_once);
   tcase_add_test (validation, test_unknown_key_refetched_only_once);
   tcase_add_test (validation, test_unknown_key_offline);
+  tcase_add_test (validation, test_stored_key_set_is_untrusted);
   suite_add_tcase (suite, validation);
 
   runner = srunner_create (suite);
