@@ -17,15 +17,27 @@ G_DEFINE_QUARK (keyhold-untrusted-json-error-quark, keyhold_untrusted_json_error
 typedef enum
 {
   STRUCTURE_OK,
+  STRUCTURE_NOT_JSON,
   STRUCTURE_TOO_DEEP,
   STRUCTURE_NOT_ONE_OBJECT,
 } Structure;
+
+/* Outside string literals, JSON text holds only structure, whitespace,
+ * numbers and the literals true, false and null. json-glib's scanner also
+ * takes 'single-quoted' strings and C comments; a '"' inside one of those
+ * would make the count below skip brackets that json-glib then nests. */
+static gboolean
+is_json_text_outside_strings (char c)
+{
+  return g_ascii_isalnum (c) || strchr ("{}[]:,\"-+.", c) != NULL;
+}
 
 /* Counts bracket nesting outside string literals, and checks that the text
  * is one object and nothing else: json-glib 1.6 takes "{...}{...}" or
  * "1 [2]" as JSON, returns the first value and leaks the others. This is
  * not a parser: it only has to be exact for valid JSON, and any input it
- * misjudges is one json-glib rejects anyway. */
+ * misjudges is one json-glib rejects anyway, or one with a character that
+ * no JSON has outside a string, which is refused here. */
 static Structure
 check_structure (const char *data, gsize length)
 {
@@ -46,6 +58,8 @@ check_structure (const char *data, gsize length)
         }
       else if (g_ascii_isspace (c))
         continue;
+      else if (c == '\0' || !is_json_text_outside_strings (c))
+        return STRUCTURE_NOT_JSON;
       else if (depth == 0 && (root_closed || c != '{'))
         return STRUCTURE_NOT_ONE_OBJECT;
       else if (c == '"')
@@ -75,6 +89,10 @@ keyhold_untrusted_json_parse_object (const char *data, gsize length, GError **er
     }
   switch (check_structure (data, length))
     {
+    case STRUCTURE_NOT_JSON:
+      g_set_error_literal (error, KEYHOLD_UNTRUSTED_JSON_ERROR, KEYHOLD_UNTRUSTED_JSON_ERROR_SYNTAX,
+                           "not valid JSON");
+      return NULL;
     case STRUCTURE_TOO_DEEP:
       g_set_error (error, KEYHOLD_UNTRUSTED_JSON_ERROR, KEYHOLD_UNTRUSTED_JSON_ERROR_TOO_DEEP,
                    "JSON nested deeper than %d levels", KEYHOLD_UNTRUSTED_JSON_MAX_DEPTH);

@@ -6,6 +6,7 @@
 #include "keyhold-contract.h"
 
 #include "base/clock.h"
+#include "base/untrusted-json.h"
 #include "oidc/provider-cache.h"
 
 #define MAX_DOCUMENT_AGE_S (24 * 60 * 60)
@@ -285,10 +286,11 @@ on_jwks_document (GObject *source, GAsyncResult *result, gpointer user_data)
       g_task_return_error (task, error);
       return;
     }
-  jwks = json_from_string (document, &error);
-  if (jwks == NULL || !JSON_NODE_HOLDS_OBJECT (jwks))
+  /* A copy read back from the store is held to the same bounds as a
+   * fetched one: json-glib alone recurses once per nesting level. */
+  jwks = keyhold_untrusted_json_parse_object (document, strlen (document), &error);
+  if (jwks == NULL)
     {
-      g_clear_pointer (&jwks, json_node_unref);
       g_clear_error (&error);
       g_task_return_new_error (task, KEYHOLD_ERROR, KEYHOLD_ERROR_PROVIDER_ERROR,
                                "The provider's key set is not a JSON object");
