@@ -668,8 +668,8 @@ main (void)
   for (guint i = 0; i < BODY_SIZE; i++)
     request_body[i] = (guint8) g_random_int ();
 
-  env = keyhold_test_env_start (KEYHOLD_TEST_ENV_KEYRING | KEYHOLD_TEST_ENV_MOCK
-                                | KEYHOLD_TEST_ENV_AGENT);
+  env = keyhold_test_env_start (KEYHOLD_TEST_ENV_UNWATCHED | KEYHOLD_TEST_ENV_KEYRING
+                                | KEYHOLD_TEST_ENV_MOCK | KEYHOLD_TEST_ENV_AGENT);
   keyhold_test_mock_post (env, "/settings", "{\"device_interval\": 1}");
   keyhold_test_add_account (env, BENCH_ACCOUNT);
   keyhold_test_login (env, BENCH_ACCOUNT);

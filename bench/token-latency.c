@@ -604,8 +604,8 @@ main (void)
   double started;
 
   bench_default_environment ();
-  env = keyhold_test_env_start (KEYHOLD_TEST_ENV_KEYRING | KEYHOLD_TEST_ENV_MOCK
-                                | KEYHOLD_TEST_ENV_AGENT);
+  env = keyhold_test_env_start (KEYHOLD_TEST_ENV_UNWATCHED | KEYHOLD_TEST_ENV_KEYRING
+                                | KEYHOLD_TEST_ENV_MOCK | KEYHOLD_TEST_ENV_AGENT);
   sign_in (env);
   bench_init (&bench, env);
 

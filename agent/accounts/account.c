@@ -174,6 +174,9 @@ set_time_property (KeyholdAccount *self, gint64 *field, gint64 value, guint prop
   g_object_notify_by_pspec (G_OBJECT (self), properties[prop]);
 }
 
+/* LastError is "org.keyhold.Error.NAME: message", what a caller would
+ * have been told; @error is in the KEYHOLD_ERROR domain. Another domain
+ * would show a name GDBus makes up, so it is shown as Failed instead. */
 static void
 set_last_error (KeyholdAccount *self, const GError *error)
 {
@@ -181,8 +184,13 @@ set_last_error (KeyholdAccount *self, const GError *error)
 
   if (error != NULL)
     {
-      g_autofree char *name = g_dbus_error_encode_gerror (error);
-      text = g_strdup_printf ("%s: %s", name, error->message);
+      g_autoptr (GError) public_error
+          = error->domain == KEYHOLD_ERROR
+                ? g_error_copy (error)
+                : g_error_new_literal (KEYHOLD_ERROR, KEYHOLD_ERROR_FAILED, error->message);
+      g_autofree char *name = g_dbus_error_encode_gerror (public_error);
+
+      text = g_strdup_printf ("%s: %s", name, public_error->message);
     }
   set_string_property (self, &self->last_error, text != NULL ? text : "", PROP_LAST_ERROR);
 }
@@ -537,7 +545,6 @@ refresh_failed (KeyholdAccount *self, GTask *task, const GError *error, gint64 r
       g_object_unref (task);
       return;
     }
-  set_last_error (self, error);
 
   switch (classify_refresh_error (error))
     {
@@ -578,6 +585,7 @@ refresh_failed (KeyholdAccount *self, GTask *task, const GError *error, gint64 r
       fail_waiters_for_key (self, attempt->key, reported);
       break;
     }
+  set_last_error (self, reported);
 
   g_object_unref (task);
   pump_waiters (self);

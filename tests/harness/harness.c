@@ -53,6 +53,7 @@ struct _KeyholdTestEnv
   Child *agent;
   GDBusConnection *bus;
   pid_t bus_owner;
+  gboolean bus_errors_failed;
 };
 
 static GSList *live_envs;
@@ -508,6 +509,80 @@ start_bus (KeyholdTestEnv *env)
   g_setenv ("DBUS_SESSION_BUS_ADDRESS", env->bus_address, TRUE);
   env->envp = g_get_environ ();
   fprintf (stderr, "harness: private bus at %s\n", env->bus_address);
+}
+
+/* ---- what crosses the bus ---- */
+
+/* Error names GDBus makes up for a GError it has no D-Bus name for, and
+ * the prefix a remote error's message keeps until it is stripped: an
+ * error a user sees must be an org.keyhold.Error.* with a clean message. */
+#define UNMAPPED_ERROR_MARK "UnmappedGError"
+#define UNSTRIPPED_ERROR_MARK "GDBus.Error:"
+#define ERRORS_LOG "bus-errors.log"
+
+/* dbus-monitor watches the private bus while the environment lives. Only
+ * error replies (with the line after: their message) and lines that carry
+ * one of the marks reach its log, so the log holds no token that a test's
+ * scan of HOME would find. */
+static void
+start_error_watch (KeyholdTestEnv *env)
+{
+  g_autofree char *script = g_strdup_printf (
+      "dbus-monitor --address \"$1\" --monitor | awk '"
+      "/error_name=/ { print; if ((getline line) > 0) print line; fflush (); next } "
+      "/%s|%s/ { print; fflush () }'",
+      UNMAPPED_ERROR_MARK, UNSTRIPPED_ERROR_MARK);
+  const char *argv[] = { "sh", "-c", script, "sh", env->bus_address, NULL };
+  g_autofree char *bus_log = tmp_path (env, "dbus.log");
+  gint64 deadline = g_get_monotonic_time () + (gint64) STARTUP_TIMEOUT_MS * 1000;
+  Child *monitor;
+
+  monitor = spawn_child (env, "dbus-monitor", argv, (const char *const *) env->envp, ERRORS_LOG, -1,
+                         NULL);
+  /* Messages sent before the bus made it a monitor would go unseen; the
+   * bus says in its log when it has. */
+  for (;;)
+    {
+      g_autofree char *said = NULL;
+
+      if (g_file_get_contents (bus_log, &said, NULL, NULL) && strstr (said, "became a monitor"))
+        break;
+      check_still_running (env, monitor);
+      if (g_get_monotonic_time () >= deadline)
+        fatal (env, "dbus-monitor did not start monitoring within %u ms", STARTUP_TIMEOUT_MS);
+      g_usleep (POLL_INTERVAL_US);
+    }
+}
+
+/* Fails the test program when an error crossed the bus without a stable
+ * name, or with a message that still names its D-Bus error. Runs after the
+ * monitor stopped, so its log is complete. */
+static void
+check_bus_errors (KeyholdTestEnv *env)
+{
+  g_autofree char *path = tmp_path (env, ERRORS_LOG);
+  g_autofree char *log = NULL;
+  g_auto (GStrv) lines = NULL;
+  guint bad = 0;
+
+  if (!g_file_get_contents (path, &log, NULL, NULL))
+    return;
+  lines = g_strsplit (log, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (strstr (lines[i], UNMAPPED_ERROR_MARK) != NULL
+        || strstr (lines[i], UNSTRIPPED_ERROR_MARK) != NULL)
+      {
+        fprintf (stderr, "harness: an error crossed the bus without a stable name: %s\n", lines[i]);
+        bad++;
+      }
+  if (bad > 0)
+    {
+      fprintf (stderr,
+               "harness: FAIL: %u error(s) on the bus were not org.keyhold.Error.* "
+               "names with clean messages\n",
+               bad);
+      env->bus_errors_failed = TRUE;
+    }
 }
 
 /* ---- gnome-keyring-daemon ---- */
@@ -1033,6 +1108,8 @@ keyhold_test_env_start (KeyholdTestEnvFlags flags)
 
   set_up_home (env);
   start_bus (env);
+  if (!(flags & KEYHOLD_TEST_ENV_UNWATCHED))
+    start_error_watch (env);
   if (flags & KEYHOLD_TEST_ENV_KEYRING)
     start_keyring (env);
   if (flags & KEYHOLD_TEST_ENV_MOCK)
@@ -1060,7 +1137,10 @@ keyhold_test_env_stop (KeyholdTestEnv *env)
 
   env->stopped = TRUE;
   if (env->tmpdir != NULL)
-    remove_tmpdir (env);
+    {
+      check_bus_errors (env);
+      remove_tmpdir (env);
+    }
   g_clear_pointer (&env->children, g_ptr_array_unref);
   g_clear_pointer (&env->tmpdir, g_free);
   g_clear_pointer (&env->envp, g_strfreev);
@@ -1068,4 +1148,8 @@ keyhold_test_env_stop (KeyholdTestEnv *env)
   g_clear_pointer (&env->other_user_address, g_free);
   g_clear_pointer (&env->bus_address, g_free);
   g_clear_pointer (&env->issuer, g_free);
+  /* Past the tests' own verdicts, so the program's status is the way left
+   * to fail them; everything of this environment is already cleaned up. */
+  if (env->bus_errors_failed)
+    _exit (1);
 }

@@ -56,7 +56,14 @@ G_BEGIN_DECLS
  * keep the directory after the test for a post-mortem.
  *
  * Every failure to set up the environment is fatal (g_error): a test
- * cannot say anything useful without it. */
+ * cannot say anything useful without it.
+ *
+ * Unless started UNWATCHED, dbus-monitor watches the bus throughout, and
+ * keyhold_test_env_stop () ends the program with status 1 when any error
+ * crossed the bus with a name GDBus made up (org.gtk.GDBus.UnmappedGError.*)
+ * or a message still prefixed "GDBus.Error:": every error path the tests
+ * drive is checked for a stable org.keyhold.Error.* name and a clean
+ * message (TMPDIR/bus-errors.log has the errors seen). */
 typedef struct _KeyholdTestEnv KeyholdTestEnv;
 
 typedef enum
@@ -64,6 +71,8 @@ typedef enum
   KEYHOLD_TEST_ENV_KEYRING = 1 << 0,
   KEYHOLD_TEST_ENV_MOCK = 1 << 1,
   KEYHOLD_TEST_ENV_AGENT = 1 << 2,
+  /* No dbus-monitor on the bus (for benchmarks, which it would slow). */
+  KEYHOLD_TEST_ENV_UNWATCHED = 1 << 3,
 } KeyholdTestEnvFlags;
 
 /* Always starts the bus; the flags add the other components (AGENT starts
