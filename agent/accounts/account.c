@@ -12,7 +12,8 @@
 #include "accounts/token-request.h"
 
 /* A caller waits at most this long for a refresh; the D-Bus default call
- * timeout is 25 s, and an answer must come before the caller gives up. */
+ * timeout is 25 s, and an answer must come before the caller gives up. The
+ * refresh itself goes on (KEYHOLD_OAUTH_REFRESH_TIMEOUT_MS). */
 #define WAITER_DEADLINE_S 20
 /* Refresh when this share of the lifetime has passed, less up to
  * REFRESH_JITTER_PERCENT more, so many agents do not refresh in step. */

@@ -7,10 +7,10 @@
 #include "agent-client.h"
 
 /* A refresh that is still in flight when the sign-in it belongs to ends:
- * sign-out, a sign-in as someone else (ARCHITECTURE.md, "Token lifetime").
- * On the real stack; the mock's `delay` fault holds a refresh at the
- * provider. The tests run in order in one environment; each uses its own
- * account. */
+ * sign-out, a sign-in as someone else; and a provider that stalls for
+ * longer than a caller may wait (ARCHITECTURE.md, "Token lifetime"). On the
+ * real stack; the mock's `delay` fault holds a refresh at the provider. The
+ * tests run in order in one environment; each uses its own account. */
 
 #define ALICE "user-alice-0001"
 #define BOB "user-bob-0002"
@@ -134,6 +134,20 @@ count_revocations (void)
 
   return json_array_get_length (
       json_object_get_array_member (json_node_get_object (reply), "revocations"));
+}
+
+/* Whether the mock still honours @refresh_token: not rotated, and its
+ * grant not revoked. */
+static void
+assert_refresh_token_active (const char *refresh_token)
+{
+  g_autofree char *body = g_strdup_printf ("{\"refresh_token\": \"%s\"}", refresh_token);
+  g_autoptr (JsonNode) reply = keyhold_test_env_mock (env, "POST", "/check-token", body);
+  JsonObject *answer = json_node_get_object (reply);
+
+  ck_assert_str_eq (json_object_get_string_member (answer, "state"), "active");
+  ck_assert_msg (!json_object_get_boolean_member (answer, "grant_revoked"),
+                 "the mock revoked the grant");
 }
 
 static void
@@ -349,6 +363,78 @@ START_TEST (test_sign_in_as_other_user_during_refresh_without_id_token)
 }
 END_TEST
 
+/* ---- a stalled provider ------------------------------------------------- */
+
+/* The provider holds a refresh for 40 s, then rotates the refresh token
+ * and answers; a reused rotated token would revoke the whole grant. The
+ * caller's wait stays bounded, the cached token is served meanwhile, and
+ * the late answer is heard: the user stays signed in and the old refresh
+ * token went out once. */
+START_TEST (test_stalled_provider_keeps_the_sign_in)
+{
+  const char *const openid[] = { "openid", NULL };
+  g_autoptr (PendingCall) call = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) requests = NULL;
+  g_autoptr (GHashTable) sent = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autofree char *cached = NULL, *during = NULL, *after = NULL, *in_keyring = NULL;
+  const char *latest_issued = NULL;
+  const char *name;
+  guint before;
+
+  mock_post ("/settings", "{\"rotate_refresh\": true, \"rotation_grace\": 0}");
+  sign_in ("stalled");
+  cached = keyhold_test_get_token (env, "stalled", NULL, NULL, 0, NULL, &error);
+  ck_assert_ptr_nonnull (cached);
+  before = count_refreshes ();
+  hold_next_refresh (40);
+  call = start_token_call ("stalled", "openid");
+  wait_for_refreshes (before + 1, FALSE, 10);
+
+  /* Meanwhile: the cached token for those who have one... */
+  during = keyhold_test_get_token (env, "stalled", NULL, NULL, 0, NULL, &error);
+  ck_assert_msg (during != NULL, "%s", error ? error->message : "");
+  ck_assert_str_eq (during, cached);
+  /* ... and a bounded wait for the caller who needs the refresh. */
+  finish_token_call (call);
+  ck_assert_ptr_null (call->token);
+  name = keyhold_test_error_name (call->error);
+  ck_assert_msg (g_str_equal (name, "org.keyhold.Error.TimedOut")
+                     || g_str_equal (name, "org.keyhold.Error.Offline"),
+                 "the waiting caller got %s", name);
+
+  wait_for_refreshes (before + 1, TRUE, 60);
+  g_usleep (G_USEC_PER_SEC);
+  after = keyhold_test_get_token (env, "stalled", openid, NULL, 0, NULL, &error);
+  ck_assert_msg (after != NULL, "%s", error ? error->message : "");
+  ck_assert (keyhold_test_mock_token_is_valid (env, after));
+  assert_state ("stalled", "signed-in");
+
+  /* Every refresh token went out once, and the keyring holds the newest. */
+  requests = refresh_requests ();
+  for (guint i = 0; i < requests->len; i++)
+    {
+      JsonObject *form = json_object_get_object_member (requests->pdata[i], "form");
+      const char *response
+          = json_object_get_string_member_with_default (requests->pdata[i], "response", "");
+      g_autoptr (JsonNode) answer = json_from_string (response, NULL);
+
+      ck_assert_msg (
+          g_hash_table_add (sent, (gpointer) json_object_get_string_member (form, "refresh_token")),
+          "a refresh token was sent twice");
+      if (answer != NULL && JSON_NODE_HOLDS_OBJECT (answer))
+        latest_issued = json_object_get_string_member_with_default (json_node_get_object (answer),
+                                                                    "refresh_token", latest_issued);
+      if (latest_issued != NULL)
+        latest_issued = g_intern_string (latest_issued);
+    }
+  in_keyring = keyhold_test_keyring_refresh_token (env, "stalled");
+  ck_assert_ptr_nonnull (in_keyring);
+  ck_assert_str_eq (in_keyring, latest_issued);
+  assert_refresh_token_active (in_keyring);
+}
+END_TEST
+
 static void
 add_case (Suite *suite, const char *name, const TTest *test)
 {
@@ -372,6 +458,7 @@ main (void)
   add_case (suite, "sign-in-as-other-user-without-id-token",
             test_sign_in_as_other_user_during_refresh_without_id_token);
   add_case (suite, "sign-out-during-stalled-refresh", test_sign_out_during_stalled_refresh);
+  add_case (suite, "stalled-provider", test_stalled_provider_keeps_the_sign_in);
 
   env = keyhold_test_env_start (KEYHOLD_TEST_ENV_KEYRING | KEYHOLD_TEST_ENV_MOCK
                                 | KEYHOLD_TEST_ENV_AGENT);
