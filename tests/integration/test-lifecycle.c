@@ -23,6 +23,13 @@ mock_post (const char *path, const char *json)
   keyhold_test_mock_post (env, path, json);
 }
 
+/* Under valgrind the agent needs far longer for a sign-in. */
+static guint
+slow_factor (void)
+{
+  return g_getenv ("KEYHOLD_TEST_UNDER_VALGRIND") != NULL ? 4 : 1;
+}
+
 static void
 hold_next_refresh (guint seconds)
 {
@@ -239,9 +246,9 @@ START_TEST (test_sign_out_during_refresh_changes_nothing_later)
   sign_in ("leaving-late");
   before = count_refreshes ();
   mock_post ("/faults", "{\"target\": \"revoke\", \"kind\": \"status\", \"status\": 503}");
-  hold_next_refresh (4);
+  hold_next_refresh (4 * slow_factor ());
   call = start_token_call ("leaving-late", "openid");
-  wait_for_refreshes (before + 1, FALSE, 10);
+  wait_for_refreshes (before + 1, FALSE, 10 * slow_factor ());
 
   run_cli ("logout", "leaving-late");
   finish_token_call (call);
@@ -249,7 +256,7 @@ START_TEST (test_sign_out_during_refresh_changes_nothing_later)
   ck_assert_str_eq (keyhold_test_error_name (call->error), "org.keyhold.Error.NotSignedIn");
 
   /* The held refresh is answered; give the agent a moment to hear it. */
-  wait_for_refreshes (before + 1, TRUE, 20);
+  wait_for_refreshes (before + 1, TRUE, 20 * slow_factor ());
   g_usleep (G_USEC_PER_SEC);
   assert_state ("leaving-late", "signed-out");
   assert_not_signed_in ("leaving-late", openid);
@@ -281,7 +288,7 @@ START_TEST (test_sign_out_during_stalled_refresh)
   revocations = count_revocations ();
   hold_next_refresh (36);
   call = start_token_call ("leaving-stalled", "openid");
-  wait_for_refreshes (before + 1, FALSE, 10);
+  wait_for_refreshes (before + 1, FALSE, 10 * slow_factor ());
 
   run_cli ("logout", "leaving-stalled");
   finish_token_call (call);
@@ -318,13 +325,19 @@ check_sign_in_as_other_user_during_refresh (const char *name)
   mock_post ("/settings", "{\"user\": {\"sub\": \"" ALICE "\", \"name\": \"Alice Example\"}}");
   sign_in (name);
   before = count_refreshes ();
-  hold_next_refresh (5);
+  hold_next_refresh (5 * slow_factor ());
   call = start_token_call (name, "openid");
-  wait_for_refreshes (before + 1, FALSE, 10);
+  wait_for_refreshes (before + 1, FALSE, 10 * slow_factor ());
 
   mock_post ("/settings", "{\"user\": {\"sub\": \"" BOB "\", \"name\": \"Bob Example\"}}");
   keyhold_test_login (env, name);
-  wait_for_refreshes (before + 1, TRUE, 20);
+  {
+    g_autoptr (GPtrArray) requests = refresh_requests ();
+
+    ck_assert_msg (!json_object_get_boolean_member (requests->pdata[before], "complete"),
+                   "Bob's sign-in took longer than Alice's refresh was held");
+  }
+  wait_for_refreshes (before + 1, TRUE, 20 * slow_factor ());
   finish_token_call (call);
   g_usleep (G_USEC_PER_SEC);
 
@@ -389,7 +402,7 @@ START_TEST (test_stalled_provider_keeps_the_sign_in)
   before = count_refreshes ();
   hold_next_refresh (40);
   call = start_token_call ("stalled", "openid");
-  wait_for_refreshes (before + 1, FALSE, 10);
+  wait_for_refreshes (before + 1, FALSE, 10 * slow_factor ());
 
   /* Meanwhile: the cached token for those who have one... */
   during = keyhold_test_get_token (env, "stalled", NULL, NULL, 0, NULL, &error);
