@@ -12,7 +12,8 @@
 #include "accounts/token-request.h"
 
 /* A caller waits at most this long for a refresh; the D-Bus default call
- * timeout is 25 s, and an answer must come before the caller gives up. */
+ * timeout is 25 s, and an answer must come before the caller gives up. The
+ * refresh itself goes on (KEYHOLD_OAUTH_REFRESH_TIMEOUT_MS). */
 #define WAITER_DEADLINE_S 20
 /* Refresh when this share of the lifetime has passed, less up to
  * REFRESH_JITTER_PERCENT more, so many agents do not refresh in step. */
@@ -31,6 +32,13 @@ struct _KeyholdAccount
 
   KeyholdContext *context;
   KeyholdAccountConfig *config;
+
+  /* The sign-in generation, bumped by sign-in, sign-out and removal.
+   * Everything started for one sign-in (refresh, keyring writes, timers)
+   * carries the generation it began in and, should it complete after the
+   * sign-in ended, changes nothing (ARCHITECTURE.md, "Token lifetime").
+   * @cancellable belongs to the current generation and is cancelled with it. */
+  guint generation;
   GCancellable *cancellable;
 
   gboolean restored;
@@ -48,6 +56,10 @@ struct _KeyholdAccount
   gboolean keyring_write_pending;
   guint keyring_retry_id;
   guint keyring_retry_delay_s;
+  /* Changes to the keyring item (GTask), in the order asked for; one runs
+   * at a time. */
+  GQueue keyring_changes;
+  gboolean keyring_change_running;
 
   KeyholdTokenCache *tokens;
   GQueue waiters; /* TokenWaiter, in arrival order */
@@ -107,6 +119,7 @@ typedef struct
   KeyholdSecret *sent_refresh_token;
   KeyholdTokenResponse *response;
   gboolean resent_after_lost_answer;
+  guint generation;
 } RefreshAttempt;
 
 static void pump_waiters (KeyholdAccount *self);
@@ -208,6 +221,101 @@ adopt_claims (KeyholdAccount *self, JsonObject *claims)
 
 /* ---- keyring ------------------------------------------------------------ */
 
+/* The account's keyring item changes one request at a time, in the order
+ * asked for: libsecret takes several round trips per change, so a write
+ * still running when sign-out deletes the item could otherwise land after
+ * the delete, or a late write for an ended sign-in replace the next one's
+ * token. A change asked for in a generation that has since ended is not
+ * made; it fails with KEYHOLD_ERROR_CANCELLED, as a cancelled one does. */
+typedef struct
+{
+  guint generation;
+  KeyholdSecret *refresh_token; /* NULL: delete the item */
+} KeyringChange;
+
+static void
+keyring_change_free (KeyringChange *change)
+{
+  g_clear_pointer (&change->refresh_token, keyhold_secret_unref);
+  g_free (change);
+}
+
+static void run_keyring_changes (KeyholdAccount *self);
+
+static void
+on_keyring_changed (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GTask *task = user_data;
+  KeyringChange *change = g_task_get_task_data (task);
+  g_autoptr (KeyholdAccount) self = g_object_ref (g_task_get_source_object (task));
+  GError *error = NULL;
+  gboolean done = change->refresh_token != NULL ? keyhold_keyring_store_finish (result, &error)
+                                                : keyhold_keyring_delete_finish (result, &error);
+
+  self->keyring_change_running = FALSE;
+  if (done)
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+  g_object_unref (task);
+  run_keyring_changes (self);
+}
+
+static void
+run_keyring_changes (KeyholdAccount *self)
+{
+  while (!self->keyring_change_running && !g_queue_is_empty (&self->keyring_changes))
+    {
+      GTask *task = g_queue_pop_head (&self->keyring_changes);
+      KeyringChange *change = g_task_get_task_data (task);
+
+      if (change->generation != self->generation)
+        {
+          g_task_return_new_error (task, KEYHOLD_ERROR, KEYHOLD_ERROR_CANCELLED,
+                                   "The sign-in this change was for has ended");
+          g_object_unref (task);
+          continue;
+        }
+      self->keyring_change_running = TRUE;
+      if (change->refresh_token != NULL)
+        keyhold_keyring_store_async (KEYHOLD_KEYRING_REFRESH_TOKEN, self->config->name,
+                                     self->config->issuer, change->refresh_token,
+                                     g_task_get_cancellable (task), on_keyring_changed, task);
+      else
+        keyhold_keyring_delete_async (KEYHOLD_KEYRING_REFRESH_TOKEN, self->config->name,
+                                      self->config->issuer, g_task_get_cancellable (task),
+                                      on_keyring_changed, task);
+    }
+}
+
+/* Stores @refresh_token as the account's, or deletes the item when it is
+ * NULL, once the changes asked for before are done, if @generation is
+ * still current then. */
+static void
+change_keyring_async (KeyholdAccount *self,
+                      guint generation,
+                      KeyholdSecret *refresh_token,
+                      GCancellable *cancellable,
+                      GAsyncReadyCallback callback,
+                      gpointer user_data)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  KeyringChange *change = g_new0 (KeyringChange, 1);
+
+  change->generation = generation;
+  if (refresh_token != NULL)
+    change->refresh_token = keyhold_secret_ref (refresh_token);
+  g_task_set_task_data (task, change, (GDestroyNotify) keyring_change_free);
+  g_queue_push_tail (&self->keyring_changes, task);
+  run_keyring_changes (self);
+}
+
+static gboolean
+change_keyring_finish (GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
 static void write_refresh_token (KeyholdAccount *self, GTask *refresh);
 static void continue_refresh (GTask *task);
 static void refresh_failed (KeyholdAccount *self,
@@ -218,6 +326,7 @@ static void refresh_failed (KeyholdAccount *self,
 typedef struct
 {
   KeyholdAccount *self;
+  guint generation;
   /* The refresh that rotated the token and waits for the write, or NULL
    * for a retry. */
   GTask *refresh;
@@ -239,10 +348,18 @@ on_refresh_token_written (GObject *source, GAsyncResult *result, gpointer user_d
   KeyringWrite *write = user_data;
   g_autoptr (KeyholdAccount) self = write->self;
   GTask *refresh = write->refresh;
+  guint generation = write->generation;
   g_autoptr (GError) error = NULL;
+  gboolean written = change_keyring_finish (result, &error);
 
   g_free (write);
-  if (keyhold_keyring_store_finish (result, &error))
+  if (generation != self->generation)
+    {
+      /* The token belonged to a sign-in that has ended since. */
+      g_clear_object (&refresh);
+      return;
+    }
+  if (written)
     {
       self->keyring_write_pending = FALSE;
       self->keyring_retry_delay_s = 0;
@@ -273,12 +390,31 @@ write_refresh_token (KeyholdAccount *self, GTask *refresh)
   KeyringWrite *write = g_new0 (KeyringWrite, 1);
 
   write->self = g_object_ref (self);
+  write->generation = self->generation;
   write->refresh = refresh;
   self->keyring_write_pending = TRUE;
   g_clear_handle_id (&self->keyring_retry_id, g_source_remove);
-  keyhold_keyring_store_async (KEYHOLD_KEYRING_REFRESH_TOKEN, self->config->name,
-                               self->config->issuer, self->refresh_token, self->cancellable,
-                               on_refresh_token_written, write);
+  change_keyring_async (self, self->generation, self->refresh_token, self->cancellable,
+                        on_refresh_token_written, write);
+}
+
+static void forget_tokens (KeyholdAccount *self);
+
+/* Ends the current sign-in generation: cancels its refresh and keyring
+ * writes, stops its timers and forgets its tokens. What still completes
+ * for it finds the generation ended and changes nothing. */
+static void
+end_generation (KeyholdAccount *self)
+{
+  self->generation++;
+  g_cancellable_cancel (self->cancellable);
+  g_object_unref (self->cancellable);
+  self->cancellable = g_cancellable_new ();
+  self->refreshing = FALSE;
+  self->consecutive_failures = 0;
+  self->retry_not_before_us = 0;
+  self->retry_after_until_us = 0;
+  forget_tokens (self);
 }
 
 static void
@@ -532,6 +668,20 @@ provider_answer_unusable (const GError *error)
 
 static void on_sign_in_gone_deleted (GObject *source, GAsyncResult *result, gpointer user_data);
 
+/* Every step of a refresh begins here: a refresh whose sign-in has ended
+ * (sign-out, another sign-in, removal) is dropped without touching the
+ * account. Returns TRUE, having released @task, when it was. */
+static gboolean
+drop_if_stale (KeyholdAccount *self, GTask *task)
+{
+  RefreshAttempt *attempt = g_task_get_task_data (task);
+
+  if (attempt->generation == self->generation)
+    return FALSE;
+  g_object_unref (task);
+  return TRUE;
+}
+
 static void
 refresh_failed (KeyholdAccount *self, GTask *task, const GError *error, gint64 retry_after_s)
 {
@@ -555,9 +705,8 @@ refresh_failed (KeyholdAccount *self, GTask *task, const GError *error, gint64 r
       report_failure (self, "the provider ended the sign-in", error);
       forget_tokens (self);
       set_state (self, KEYHOLD_ACCOUNT_NEEDS_LOGIN);
-      keyhold_keyring_delete_async (KEYHOLD_KEYRING_REFRESH_TOKEN, self->config->name,
-                                    self->config->issuer, NULL, on_sign_in_gone_deleted,
-                                    g_object_ref (self));
+      change_keyring_async (self, self->generation, NULL, NULL, on_sign_in_gone_deleted,
+                            g_object_ref (self));
       reported = state_error (self);
       fail_all_waiters (self, reported);
       break;
@@ -597,7 +746,9 @@ on_sign_in_gone_deleted (GObject *source, GAsyncResult *result, gpointer user_da
   g_autoptr (KeyholdAccount) self = user_data;
   g_autoptr (GError) error = NULL;
 
-  if (!keyhold_keyring_delete_finish (result, &error))
+  /* Not made because a new sign-in came first: its token is not rejected. */
+  if (!change_keyring_finish (result, &error)
+      && !g_error_matches (error, KEYHOLD_ERROR, KEYHOLD_ERROR_CANCELLED))
     report_failure (self, "could not delete the rejected refresh token", error);
 }
 
@@ -610,6 +761,8 @@ on_refreshed_identity (GObject *source, GAsyncResult *result, gpointer user_data
   g_autoptr (GError) error = NULL;
 
   claims = keyhold_identity_validate_finish (result, &error);
+  if (drop_if_stale (self, task))
+    return;
   if (claims == NULL)
     {
       /* A refreshed ID token that changes iss, sub or aud means the grant no
@@ -695,6 +848,8 @@ on_refresh_response (GObject *source, GAsyncResult *result, gpointer user_data)
   gint64 retry_after_s = -1;
 
   attempt->response = keyhold_oauth_refresh_finish (result, &retry_after_s, &error);
+  if (drop_if_stale (self, task))
+    return;
   if (attempt->response == NULL)
     {
       /* The provider may have rotated the token and lost only its answer;
@@ -768,6 +923,8 @@ on_refresh_metadata (GObject *source, GAsyncResult *result, gpointer user_data)
 
   attempt->metadata
       = keyhold_provider_cache_get_metadata_finish (self->context->providers, result, &error);
+  if (drop_if_stale (self, task))
+    return;
   if (attempt->metadata == NULL)
     {
       refresh_failed (self, task, error, -1);
@@ -788,6 +945,7 @@ start_refresh (KeyholdAccount *self,
   /* Single flight (invariant 3): this flag stays set until the attempt
    * ends, and pump_waiters starts nothing while it is. */
   self->refreshing = TRUE;
+  attempt->generation = self->generation;
   attempt->key = g_strdup (key);
   if (scopes != NULL && scopes[0] != NULL)
     attempt->scope = g_strjoinv (" ", (char **) scopes);
@@ -943,8 +1101,17 @@ on_restored_refresh_token (GObject *source, GAsyncResult *result, gpointer user_
 {
   g_autoptr (KeyholdAccount) self = user_data;
   g_autoptr (GError) error = NULL;
+  g_autoptr (KeyholdSecret) refresh_token = keyhold_keyring_lookup_finish (result, &error);
 
-  self->refresh_token = keyhold_keyring_lookup_finish (result, &error);
+  /* A sign-in or sign-out while the keyring was being read decided the
+   * state already (generation 0 is the one the agent started with). */
+  if (self->generation != 0)
+    {
+      self->restored = TRUE;
+      pump_waiters (self);
+      return;
+    }
+  self->refresh_token = g_steal_pointer (&refresh_token);
   if (error != NULL)
     report_failure (self, "could not read the refresh token", error);
 
@@ -1009,6 +1176,7 @@ typedef struct
 {
   KeyholdTokenResponse *response;
   JsonObject *claims;
+  guint generation;
 } SignInData;
 
 static void
@@ -1029,13 +1197,23 @@ on_sign_in_token_stored (GObject *source, GAsyncResult *result, gpointer user_da
   g_autofree char *claims_json = NULL;
   g_autoptr (JsonNode) claims_node = NULL;
 
-  if (!keyhold_keyring_store_finish (result, &error))
+  if (!change_keyring_finish (result, &error))
     {
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
+  /* Signed out while the token was being stored: the sign-out's delete
+   * comes after the store, so nothing of this sign-in stays. */
+  if (data->generation != self->generation)
+    {
+      g_task_return_new_error (task, KEYHOLD_ERROR, KEYHOLD_ERROR_CANCELLED,
+                               "Account %s was signed out during the sign-in", self->config->name);
+      return;
+    }
 
-  forget_tokens (self);
+  /* A refresh of the previous sign-in may still be in flight; its answer
+   * must not reach this one. */
+  end_generation (self);
   self->refresh_token = keyhold_secret_ref (data->response->refresh_token);
   adopt_claims (self, data->claims);
   claims_node = json_node_init_object (json_node_alloc (), data->claims);
@@ -1086,10 +1264,10 @@ keyhold_account_sign_in_async (KeyholdAccount *self,
   data = g_new0 (SignInData, 1);
   data->response = response;
   data->claims = json_object_ref (claims);
+  data->generation = self->generation;
   g_task_set_task_data (task, data, (GDestroyNotify) sign_in_data_free);
-  keyhold_keyring_store_async (KEYHOLD_KEYRING_REFRESH_TOKEN, self->config->name,
-                               self->config->issuer, response->refresh_token, cancellable,
-                               on_sign_in_token_stored, g_steal_pointer (&task));
+  change_keyring_async (self, data->generation, response->refresh_token, cancellable,
+                        on_sign_in_token_stored, g_steal_pointer (&task));
 }
 
 gboolean
@@ -1106,6 +1284,7 @@ typedef struct
   KeyholdProviderMetadata *metadata;
   GCancellable *revoke_cancellable;
   guint revoke_deadline_id;
+  guint generation;
 } SignOutData;
 
 static void
@@ -1124,19 +1303,31 @@ on_sign_out_deleted (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GTask) task = user_data;
   g_autoptr (GError) error = NULL;
 
-  if (!keyhold_keyring_delete_finish (result, &error))
+  /* Not made because a sign-in came first: the item is that sign-in's now. */
+  if (!change_keyring_finish (result, &error)
+      && !g_error_matches (error, KEYHOLD_ERROR, KEYHOLD_ERROR_CANCELLED))
     g_task_return_error (task, g_steal_pointer (&error));
   else
     g_task_return_boolean (task, TRUE);
 }
 
 static void
-forget_sign_in (GTask *task)
+delete_refresh_token (GTask *task)
 {
   KeyholdAccount *self = g_task_get_source_object (task);
+  SignOutData *data = g_task_get_task_data (task);
+
+  change_keyring_async (self, data->generation, NULL, NULL, on_sign_out_deleted, task);
+}
+
+/* The local half of a sign-out, done at once: nothing of the sign-in is
+ * served or refreshed from here on, whatever is still in flight for it. */
+static void
+forget_sign_in (KeyholdAccount *self)
+{
   g_autoptr (GError) error = NULL;
 
-  forget_tokens (self);
+  end_generation (self);
   g_clear_pointer (&self->claims, json_object_unref);
   set_string_property (self, &self->subject, "", PROP_SUBJECT);
   set_string_property (self, &self->display_name, "", PROP_DISPLAY_NAME);
@@ -1150,8 +1341,6 @@ forget_sign_in (GTask *task)
     g_autoptr (GError) signed_out = state_error (self);
     fail_all_waiters (self, signed_out);
   }
-  keyhold_keyring_delete_async (KEYHOLD_KEYRING_REFRESH_TOKEN, self->config->name,
-                                self->config->issuer, NULL, on_sign_out_deleted, task);
 }
 
 static gboolean
@@ -1178,7 +1367,7 @@ on_revoked (GObject *source, GAsyncResult *result, gpointer user_data)
   if (!keyhold_oauth_revoke_finish (result, &error))
     report_failure (self, "could not revoke the refresh token", error);
   g_clear_handle_id (&data->revoke_deadline_id, g_source_remove);
-  forget_sign_in (task);
+  delete_refresh_token (task);
 }
 
 static void
@@ -1195,7 +1384,7 @@ on_sign_out_metadata (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       if (error != NULL)
         report_failure (self, "could not revoke the refresh token", error);
-      forget_sign_in (task);
+      delete_refresh_token (task);
       return;
     }
   data->revoke_cancellable = g_cancellable_new ();
@@ -1215,12 +1404,15 @@ keyhold_account_sign_out_async (KeyholdAccount *self,
   SignOutData *data = g_new0 (SignOutData, 1);
 
   g_task_set_task_data (task, data, (GDestroyNotify) sign_out_data_free);
-  if (self->refresh_token == NULL)
+  if (self->refresh_token != NULL)
+    data->refresh_token = keyhold_secret_ref (self->refresh_token);
+  forget_sign_in (self);
+  data->generation = self->generation;
+  if (data->refresh_token == NULL)
     {
-      forget_sign_in (task);
+      delete_refresh_token (task);
       return;
     }
-  data->refresh_token = keyhold_secret_ref (self->refresh_token);
   keyhold_provider_cache_get_metadata_async (self->context->providers, self->config->issuer, NULL,
                                              on_sign_out_metadata, task);
 }
@@ -1252,6 +1444,7 @@ keyhold_account_init (KeyholdAccount *self)
   self->display_name = g_strdup ("");
   self->last_error = g_strdup ("");
   g_queue_init (&self->waiters);
+  g_queue_init (&self->keyring_changes);
 }
 
 static void
@@ -1261,9 +1454,8 @@ keyhold_account_dispose (GObject *object)
   g_autoptr (GError) error
       = g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_NO_SUCH_ACCOUNT, "The account was removed");
 
-  g_cancellable_cancel (self->cancellable);
+  end_generation (self);
   fail_all_waiters (self, error);
-  forget_tokens (self);
   /* The daemon frees the fast path after disposing its accounts; a late
    * finalize must not reach it. */
   keyhold_token_cache_set_listener (self->tokens, NULL, NULL);

@@ -83,8 +83,10 @@ const char *keyhold_account_get_subject (KeyholdAccount *self);
 JsonObject *keyhold_account_get_identity (KeyholdAccount *self, GError **error);
 
 /* Adopts the tokens of a completed sign-in: the refresh token goes to the
- * keyring first, then the account is signed in. @claims are the validated
- * ID-token claims. */
+ * keyring first, then the account is signed in, and whatever was in flight
+ * for the previous sign-in is cancelled and ignored. @claims are the
+ * validated ID-token claims. Fails with KEYHOLD_ERROR_CANCELLED when the
+ * account is signed out before the token is stored. */
 void keyhold_account_sign_in_async (KeyholdAccount *self,
                                     KeyholdTokenResponse *response,
                                     JsonObject *claims,
@@ -95,8 +97,10 @@ gboolean keyhold_account_sign_in_finish (KeyholdAccount *self,
                                          GAsyncResult *result,
                                          GError **error);
 
-/* Revokes the refresh token (RFC 7009), then deletes the keyring item and
- * the stored identity whether or not revocation worked, and wipes tokens. */
+/* Forgets the sign-in at once: tokens, identity and state, and whatever is
+ * in flight for it is cancelled and ignored should it complete. Then
+ * revokes the refresh token (RFC 7009) and deletes the keyring item whether
+ * or not revocation worked. */
 void keyhold_account_sign_out_async (KeyholdAccount *self,
                                      GCancellable *cancellable,
                                      GAsyncReadyCallback callback,

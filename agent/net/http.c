@@ -680,6 +680,11 @@ transfer_set_options (Transfer *transfer)
          /* The total limit also ends servers that trickle their answer. */
          && curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS, (long) request->total_timeout_ms)
                 == CURLE_OK
+         && curl_easy_setopt (easy, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK
+         && curl_easy_setopt (easy, CURLOPT_TCP_KEEPIDLE, (long) KEYHOLD_HTTP_KEEPALIVE_IDLE_S)
+                == CURLE_OK
+         && curl_easy_setopt (easy, CURLOPT_TCP_KEEPINTVL, (long) KEYHOLD_HTTP_KEEPALIVE_INTERVAL_S)
+                == CURLE_OK
          && curl_easy_setopt (easy, CURLOPT_MAXFILESIZE_LARGE,
                               (curl_off_t) request->max_response_bytes)
                 == CURLE_OK

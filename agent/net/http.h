@@ -9,8 +9,9 @@ G_BEGIN_DECLS
 
 /* HTTP over one libcurl multi handle driven by the GLib main loop (socket
  * and timer callbacks; never a blocking call). Every transfer has a connect
- * timeout, a total timeout and a response size limit; redirects are never
- * followed; only http and https are allowed; TLS peers are always verified. */
+ * timeout, a total timeout, a response size limit and TCP keepalive;
+ * redirects are never followed; only http and https are allowed; TLS peers
+ * are always verified. */
 
 #define KEYHOLD_HTTP_ERROR (keyhold_http_error_quark ())
 
@@ -41,6 +42,13 @@ GQuark keyhold_http_error_quark (void);
 #define KEYHOLD_HTTP_DEFAULT_TOTAL_TIMEOUT_MS 30000
 #define KEYHOLD_HTTP_DEFAULT_MAX_RESPONSE_BYTES (1024 * 1024)
 #define KEYHOLD_HTTP_MAX_HEADER_BYTES (64 * 1024)
+/* TCP keepalive on every connection: a peer that vanished (a dropped route,
+ * a suspended laptop's NAT entry gone) is noticed after the idle time plus
+ * the kernel's probe count (9 by default) times the interval, about a
+ * minute, instead of at a long total timeout. A peer that is alive but slow
+ * answers the probes and is waited for. */
+#define KEYHOLD_HTTP_KEEPALIVE_IDLE_S 10
+#define KEYHOLD_HTTP_KEEPALIVE_INTERVAL_S 5
 
 typedef struct _KeyholdHttp KeyholdHttp;
 typedef struct _KeyholdHttpRequest KeyholdHttpRequest;

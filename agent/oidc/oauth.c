@@ -458,7 +458,11 @@ request_task_new (KeyholdHttp *http,
 }
 
 static void
-post_form (const char *endpoint, KeyholdHttpForm *form, GTask *task, GAsyncReadyCallback callback)
+post_form_within (const char *endpoint,
+                  KeyholdHttpForm *form,
+                  guint total_timeout_ms,
+                  GTask *task,
+                  GAsyncReadyCallback callback)
 {
   RequestData *data = g_task_get_task_data (task);
   g_autoptr (KeyholdHttpRequest) request = keyhold_http_request_new ("POST", endpoint);
@@ -468,12 +472,17 @@ post_form (const char *endpoint, KeyholdHttpForm *form, GTask *task, GAsyncReady
    * refresh tokens rotate), so each goes out exactly once per attempt. */
   keyhold_http_request_set_send_once (request);
   keyhold_http_request_add_header (request, "Accept", "application/json");
-  keyhold_http_request_set_limits (request, KEYHOLD_OAUTH_CONNECT_TIMEOUT_MS,
-                                   KEYHOLD_OAUTH_TOTAL_TIMEOUT_MS,
+  keyhold_http_request_set_limits (request, KEYHOLD_OAUTH_CONNECT_TIMEOUT_MS, total_timeout_ms,
                                    KEYHOLD_OAUTH_MAX_RESPONSE_BYTES);
   keyhold_http_request_set_form (request, body);
   keyhold_http_send_async (data->http, g_steal_pointer (&request), g_task_get_cancellable (task),
                            callback, task);
+}
+
+static void
+post_form (const char *endpoint, KeyholdHttpForm *form, GTask *task, GAsyncReadyCallback callback)
+{
+  post_form_within (endpoint, form, KEYHOLD_OAUTH_TOTAL_TIMEOUT_MS, task, callback);
 }
 
 static KeyholdHttpResponse *
@@ -542,7 +551,7 @@ keyhold_oauth_refresh_async (KeyholdHttp *http,
     keyhold_http_form_add (form, "scope", scope);
   if (resource != NULL)
     keyhold_http_form_add (form, "resource", resource);
-  post_form (token_endpoint, form, task, on_token_answer);
+  post_form_within (token_endpoint, form, KEYHOLD_OAUTH_REFRESH_TIMEOUT_MS, task, on_token_answer);
 }
 
 KeyholdTokenResponse *

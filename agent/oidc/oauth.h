@@ -49,11 +49,18 @@ typedef enum
 
 GQuark keyhold_oauth_error_quark (void);
 
-/* Every request: connect within 10 s, finish within 30 s. Token and device
+/* Every request: connect within 10 s, finish within 30 s, except a refresh
+ * (below). Token and device
  * authorization answers are well under 16 KiB even with a large ID token;
  * 64 KiB leaves room without letting a provider fill memory. */
 #define KEYHOLD_OAUTH_CONNECT_TIMEOUT_MS 10000
 #define KEYHOLD_OAUTH_TOTAL_TIMEOUT_MS 30000
+/* A refresh request is not abandoned while its connection lives: a provider
+ * that stalls, then rotates the refresh token and answers, must be heard,
+ * because the old token is spent once it rotates (ARCHITECTURE.md, "Token
+ * lifetime"). Callers do not wait this long; TCP keepalive (http.h) notices
+ * a dead peer well before. */
+#define KEYHOLD_OAUTH_REFRESH_TIMEOUT_MS (5 * 60 * 1000)
 #define KEYHOLD_OAUTH_MAX_RESPONSE_BYTES (64 * 1024)
 /* An access or refresh token longer than this is refused as malformed. */
 #define KEYHOLD_OAUTH_MAX_TOKEN_BYTES (16 * 1024)
