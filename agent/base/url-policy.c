@@ -108,6 +108,7 @@ normalize_host (const char *raw_host, WebUrl *url, GError **error)
 {
   g_autoptr (GInetAddress) address = g_inet_address_new_from_string (raw_host);
   g_autofree char *ascii = NULL;
+  g_autofree char *again = NULL;
 
   if (address != NULL)
     {
@@ -120,6 +121,12 @@ normalize_host (const char *raw_host, WebUrl *url, GError **error)
   ascii = g_hostname_to_ascii (raw_host);
   if (ascii == NULL || !is_dns_name (ascii))
     return set_invalid (error, "URL host is neither a DNS name nor an IP address");
+  /* The ASCII form is what libcurl gets, and it must name the same host
+   * when read again: a name whose conversion is not a fixed point has no
+   * one meaning. */
+  again = g_hostname_to_ascii (ascii);
+  if (g_strcmp0 (again, ascii) != 0)
+    return set_invalid (error, "URL host does not keep its meaning in ASCII form");
   if (ends_in_number (ascii))
     return set_invalid (error, "URL host is a numeric address that is not in dotted-decimal form");
 
@@ -198,6 +205,25 @@ parse_web_url (const char *text, WebUrl *out_url, GError **error)
   return TRUE;
 }
 
+/* @url as it goes to libcurl: its host in the ASCII form that was checked,
+ * the default port left out, path, query and fragment as given. libcurl
+ * applies its own international-name rules (UTS #46 through libidn2) only
+ * to a host with non-ASCII characters, and those rules differ from GLib's
+ * (for "ß", say), so a host left for libcurl to convert could name another
+ * server than the one approved. An ASCII host is used as it is. */
+static char *
+web_url_to_string (const WebUrl *url)
+{
+  const char *scheme = g_uri_get_scheme (url->uri);
+  int port = g_uri_get_port (url->uri);
+
+  if (port == default_port (scheme))
+    port = -1;
+  /* g_uri_join () puts an IPv6 host in brackets. */
+  return g_uri_join (G_URI_FLAGS_ENCODED, scheme, NULL, url->host, port, g_uri_get_path (url->uri),
+                     g_uri_get_query (url->uri), g_uri_get_fragment (url->uri));
+}
+
 static gboolean
 parse_issuer (const char *text, WebUrl *out_url, GError **error)
 {
@@ -256,29 +282,35 @@ keyhold_url_policy_origin (const char *url, GError **error)
   return g_uri_join (G_URI_FLAGS_ENCODED, scheme, NULL, parsed.host, port, "", NULL, NULL);
 }
 
-gboolean
-keyhold_url_policy_origin_allowed (const char *url,
-                                   const char *const *allowed_origins,
-                                   GError **error)
+char *
+keyhold_url_policy_approve (const char *url, const char *const *allowed_origins, GError **error)
 {
+  g_auto (WebUrl) parsed = {
+    NULL,
+  };
+  g_autofree char *ascii_url = NULL;
   g_autofree char *origin = NULL;
 
-  g_return_val_if_fail (url != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  g_return_val_if_fail (url != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  origin = keyhold_url_policy_origin (url, error);
+  if (!parse_web_url (url, &parsed, error))
+    return NULL;
+  ascii_url = web_url_to_string (&parsed);
+  /* The origin of what libcurl will get is the one that is checked. */
+  origin = keyhold_url_policy_origin (ascii_url, error);
   if (origin == NULL)
-    return FALSE;
+    return NULL;
   if (allowed_origins != NULL && g_strv_contains (allowed_origins, origin))
-    return TRUE;
+    return g_steal_pointer (&ascii_url);
 
   g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_ACCESS_DENIED,
                "%s is not one of the allowed origins", origin);
-  return FALSE;
+  return NULL;
 }
 
-gboolean
-keyhold_url_policy_check_endpoint (const char *endpoint_url, const char *issuer, GError **error)
+char *
+keyhold_url_policy_approve_endpoint (const char *endpoint_url, const char *issuer, GError **error)
 {
   g_auto (WebUrl) issuer_url = {
     NULL,
@@ -287,19 +319,25 @@ keyhold_url_policy_check_endpoint (const char *endpoint_url, const char *issuer,
     NULL,
   };
 
-  g_return_val_if_fail (endpoint_url != NULL, FALSE);
-  g_return_val_if_fail (issuer != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  g_return_val_if_fail (endpoint_url != NULL, NULL);
+  g_return_val_if_fail (issuer != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   if (!parse_issuer (issuer, &issuer_url, error))
-    return FALSE;
+    return NULL;
   if (!parse_web_url (endpoint_url, &endpoint, error))
-    return FALSE;
+    return NULL;
   /* RFC 6749 §3.1 and §3.2 */
   if (g_uri_get_fragment (endpoint.uri) != NULL)
-    return set_invalid (error, "An endpoint URL must not have a fragment (“#”)");
+    {
+      set_invalid (error, "An endpoint URL must not have a fragment (“#”)");
+      return NULL;
+    }
   /* Only a local test provider may hand out plain http endpoints. */
   if (is_plain_http (&endpoint) && !is_plain_http (&issuer_url))
-    return set_invalid (error, "An endpoint URL must use https when the issuer does");
-  return TRUE;
+    {
+      set_invalid (error, "An endpoint URL must use https when the issuer does");
+      return NULL;
+    }
+  return web_url_to_string (&endpoint);
 }

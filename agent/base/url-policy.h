@@ -27,19 +27,26 @@ gboolean keyhold_url_policy_check_issuer (const char *url, GError **error);
  * Path, query and fragment are ignored. */
 char *keyhold_url_policy_origin (const char *url, GError **error);
 
-/* Whether the origin of @url is one of @allowed_origins, which must be
- * origins as returned by keyhold_url_policy_origin (). An origin not in the
- * list fails with KEYHOLD_ERROR_ACCESS_DENIED. */
-gboolean keyhold_url_policy_origin_allowed (const char *url,
-                                            const char *const *allowed_origins,
-                                            GError **error);
+/* The functions that approve a URL for a request return it in the one
+ * form that may be handed to libcurl: the host as the ASCII name (or
+ * canonical IP address) that was checked, the scheme's default port left
+ * out, path, query and fragment unchanged. Sending the URL as the caller
+ * wrote it would let libcurl translate an international host by other
+ * rules than the check did, and connect elsewhere. */
+
+/* @url if its origin is one of @allowed_origins, which must be origins as
+ * returned by keyhold_url_policy_origin (). An origin not in the list fails
+ * with KEYHOLD_ERROR_ACCESS_DENIED. */
+char *keyhold_url_policy_approve (const char *url,
+                                  const char *const *allowed_origins,
+                                  GError **error);
 
 /* An endpoint URL from @issuer's discovery metadata: https, no fragment
  * (RFC 6749 §3.1), a query is allowed. Plain loopback http is accepted
  * only while @issuer itself is plain loopback http, as in a local test
  * provider. */
-gboolean keyhold_url_policy_check_endpoint (const char *endpoint_url,
-                                            const char *issuer,
-                                            GError **error);
+char *keyhold_url_policy_approve_endpoint (const char *endpoint_url,
+                                           const char *issuer,
+                                           GError **error);
 
 G_END_DECLS

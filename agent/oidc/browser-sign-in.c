@@ -25,6 +25,9 @@
 #define FAILURE_PAGE PAGE_HEAD "Sign-in failed. You can close this window and try again." PAGE_TAIL
 #define NOT_FOUND_PAGE PAGE_HEAD "Not found." PAGE_TAIL
 #define BAD_REQUEST_PAGE PAGE_HEAD "Bad request." PAGE_TAIL
+#define NOT_THIS_SIGN_IN_PAGE                                                                      \
+  PAGE_HEAD "This is not the sign-in keyhold is waiting for. Start the sign-in again from the "    \
+            "app if it does not finish." PAGE_TAIL
 
 typedef struct
 {
@@ -244,18 +247,16 @@ set_sign_in_failed (GError **error, const char *message)
   g_set_error_literal (error, KEYHOLD_ERROR, KEYHOLD_ERROR_SIGN_IN_FAILED, message);
 }
 
-/* The order follows RFC 9207 §2.4: a response that is not ours, or not from
- * our issuer, is rejected before its content (even an error) is used. */
+/* The order follows RFC 9207 §2.4: a response that is not ours (checked
+ * by the caller), or not from our issuer, is rejected before its content
+ * (even an error) is used. */
 static gboolean
 check_callback (BrowserSignIn *sign_in, const CallbackParams *params, GError **error)
 {
   g_autofree char *code = NULL;
   g_autofree char *description = NULL;
 
-  if (!state_matches (sign_in->state, params->state))
-    set_sign_in_failed (error,
-                        "The sign-in response does not belong to this sign-in (state mismatch)");
-  else if (params->iss != NULL && strcmp (params->iss, sign_in->issuer) != 0)
+  if (params->iss != NULL && strcmp (params->iss, sign_in->issuer) != 0)
     set_sign_in_failed (error, "The sign-in response comes from another issuer (iss mismatch)");
   else if (params->iss == NULL && sign_in->iss_required)
     set_sign_in_failed (error, "The sign-in response lacks the issuer (iss) the provider promised");
@@ -290,7 +291,9 @@ on_code_exchanged (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 /* The one redirect this sign-in waits for. A request that cannot be read
- * as one (bad escapes, repeated parameters) is answered and ignored. */
+ * as one (bad escapes, repeated parameters) or that lacks this sign-in's
+ * state is answered and ignored: any local user can send it, and only the
+ * provider's redirect knows the state. */
 static void
 handle_callback (Connection *conn, const char *query)
 {
@@ -303,6 +306,11 @@ handle_callback (Connection *conn, const char *query)
   if (params == NULL)
     {
       answer (conn, "400 Bad Request", BAD_REQUEST_PAGE);
+      return;
+    }
+  if (!state_matches (sign_in->state, params->state))
+    {
+      answer (conn, "400 Bad Request", NOT_THIS_SIGN_IN_PAGE);
       return;
     }
   g_ptr_array_remove (sign_in->pending, conn);

@@ -13,17 +13,26 @@ G_BEGIN_DECLS
  * with PKCE S256 (RFC 7636), redirected to a one-shot listener on
  * http://127.0.0.1:<ephemeral port>/callback.
  *
- * The listener answers requests for other paths with 404 and keeps waiting;
- * the first request for /callback ends the wait and closes the listener,
- * whatever it carries. Its `state` must match (RFC 6749 §10.12), its `iss`
- * must be the issuer when present, and must be present when the provider
- * advertises authorization_response_iss_parameter_supported (RFC 9207). The
- * code is then exchanged with the PKCE verifier.
+ * Any local user can connect to the listener, so only a request that
+ * carries this sign-in's `state` (RFC 6749 §10.12), which only the
+ * provider's redirect knows, can end the wait. Requests for other paths get
+ * 404, and requests for /callback without the right `state` (or that cannot
+ * be read) get 400 with an error page; both are ignored and the listener
+ * keeps waiting. How long it waits is bounded by the deadline
+ * (KEYHOLD_BROWSER_SIGN_IN_TIMEOUT_S) and how many connections it reads at
+ * once by a fixed cap, however many bad requests arrive; bad requests are
+ * not counted towards ending the sign-in, since such a count would hand the
+ * other user back the power to end it.
+ *
+ * The request with the right `state` ends the wait and closes the listener.
+ * Its `iss` must be the issuer when present, and must be present when the
+ * provider advertises authorization_response_iss_parameter_supported
+ * (RFC 9207). The code is then exchanged with the PKCE verifier.
  *
  * Errors:
  * - KEYHOLD_ERROR_SIGN_IN_FAILED: the redirect carried an error (its
- *   sanitised code is in the message), a wrong or missing state or iss, or
- *   no code.
+ *   sanitised code is in the message), a wrong or missing iss, or no
+ *   code.
  * - KEYHOLD_ERROR_TIMED_OUT: no redirect within
  *   KEYHOLD_BROWSER_SIGN_IN_TIMEOUT_S.
  * - KEYHOLD_ERROR_PROVIDER_ERROR: the provider has no authorization

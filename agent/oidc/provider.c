@@ -52,14 +52,17 @@ check_issuer (const char *issuer, GError **error)
   return TRUE;
 }
 
-static gboolean
-check_endpoint (const char *url, const char *member, const char *issuer, GError **error)
+/* The endpoint as the URL policy approved it, the form every request to
+ * it uses. */
+static char *
+approve_endpoint (const char *url, const char *member, const char *issuer, GError **error)
 {
   g_autoptr (GError) local_error = NULL;
+  char *approved = keyhold_url_policy_approve_endpoint (url, issuer, &local_error);
 
-  if (!keyhold_url_policy_check_endpoint (url, issuer, &local_error))
-    return set_insecure (error, member, local_error);
-  return TRUE;
+  if (approved == NULL)
+    set_insecure (error, member, local_error);
+  return approved;
 }
 
 static void
@@ -106,10 +109,13 @@ get_endpoint (JsonObject *object,
 
   if (!get_string (object, member, required, &value, error))
     return FALSE;
-  if (value != NULL && !check_endpoint (value, member, issuer, error))
-    return FALSE;
-  *out_value = g_steal_pointer (&value);
-  return TRUE;
+  if (value == NULL)
+    {
+      *out_value = NULL;
+      return TRUE;
+    }
+  *out_value = approve_endpoint (value, member, issuer, error);
+  return *out_value != NULL;
 }
 
 static gboolean
@@ -360,6 +366,7 @@ keyhold_provider_fetch_async (KeyholdHttp *http,
                               gpointer user_data)
 {
   g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+  g_autofree char *discovery_url = NULL;
   g_autofree char *url = NULL;
   gsize base_length = strlen (issuer);
   GError *error = NULL;
@@ -378,7 +385,13 @@ keyhold_provider_fetch_async (KeyholdHttp *http,
    * well-known path is appended. */
   if (base_length > 0 && issuer[base_length - 1] == '/')
     base_length--;
-  url = g_strdup_printf ("%.*s" DISCOVERY_PATH, (int) base_length, issuer);
+  discovery_url = g_strdup_printf ("%.*s" DISCOVERY_PATH, (int) base_length, issuer);
+  url = approve_endpoint (discovery_url, "The discovery URL", issuer, &error);
+  if (url == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
 
   send_get (http, url, "application/json", g_steal_pointer (&task), on_discovery_received);
 }

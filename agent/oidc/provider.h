@@ -53,7 +53,8 @@ typedef struct
 
 /* Parses @document (@length bytes, need not be NUL-terminated) and checks it
  * against @expected_issuer. Every endpoint URL is checked with
- * keyhold_url_policy_check_endpoint (). */
+ * keyhold_url_policy_approve_endpoint () and kept in the form it returns,
+ * the one to send requests to. */
 KeyholdProviderMetadata *keyhold_provider_metadata_parse (const char *document,
                                                           gsize length,
                                                           const char *expected_issuer,

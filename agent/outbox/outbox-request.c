@@ -138,18 +138,23 @@ validate_method (const char *method, gboolean has_body, GError **error)
   return TRUE;
 }
 
-/* Invariant 8: the token goes only to origins the account allows. The
+/* Invariant 8: the token goes only to origins the account allows, so the
+ * URL kept is the one the policy approved, in the form libcurl gets. The
  * messages never repeat the URL, which may carry data. */
 static gboolean
-validate_url (const char *url, const KeyholdAccountConfig *config, GError **error)
+validate_url (const char *url,
+              const KeyholdAccountConfig *config,
+              char **out_approved_url,
+              GError **error)
 {
   g_autoptr (GError) policy_error = NULL;
 
   if (strlen (url) > KEYHOLD_OUTBOX_MAX_URL_BYTES)
     return fail (error, KEYHOLD_ERROR_QUOTA_EXCEEDED, "The URL is longer than %d bytes",
                  KEYHOLD_OUTBOX_MAX_URL_BYTES);
-  if (keyhold_url_policy_origin_allowed (url, (const char *const *) config->api_origins,
-                                         &policy_error))
+  *out_approved_url
+      = keyhold_url_policy_approve (url, (const char *const *) config->api_origins, &policy_error);
+  if (*out_approved_url != NULL)
     return TRUE;
   if (g_error_matches (policy_error, KEYHOLD_ERROR, KEYHOLD_ERROR_ACCESS_DENIED))
     return fail (error, KEYHOLD_ERROR_INVALID_ARGUMENT,
@@ -213,13 +218,15 @@ gboolean
 keyhold_outbox_request_validate (const KeyholdOutboxRequest *request,
                                  const KeyholdAccountConfig *config,
                                  gsize *out_size,
+                                 char **out_url,
                                  GError **error)
 {
   gsize body_size = request->body != NULL ? g_bytes_get_size (request->body) : 0;
   gsize header_bytes = 0;
+  g_autofree char *url = NULL;
 
   if (!validate_method (request->method, request->body != NULL, error)
-      || !validate_url (request->url, config, error)
+      || !validate_url (request->url, config, &url, error)
       || !validate_headers (request, &header_bytes, error))
     return FALSE;
   if (body_size > KEYHOLD_OUTBOX_MAX_BODY_BYTES)
@@ -228,6 +235,8 @@ keyhold_outbox_request_validate (const KeyholdOutboxRequest *request,
   if (request->max_age_s > KEYHOLD_OUTBOX_MAX_MAX_AGE_S)
     return fail (error, KEYHOLD_ERROR_INVALID_ARGUMENT, "max_age is at most %d seconds",
                  KEYHOLD_OUTBOX_MAX_MAX_AGE_S);
-  *out_size = strlen (request->url) + header_bytes + body_size;
+  *out_size = strlen (url) + header_bytes + body_size;
+  if (out_url != NULL)
+    *out_url = g_steal_pointer (&url);
   return TRUE;
 }

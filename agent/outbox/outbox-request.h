@@ -91,10 +91,12 @@ gboolean keyhold_outbox_validate_queue_name (const char *queue, GError **error);
  * most one Content-Type, a max_age within bounds. Fails with
  * KEYHOLD_ERROR_INVALID_ARGUMENT, or KEYHOLD_ERROR_QUOTA_EXCEEDED for a
  * size limit. On success @out_size is the bytes the request takes, for the
- * quota. */
+ * quota, and @out_url (if not NULL) the URL as the URL policy approved it:
+ * the one to store and send (keyhold_url_policy_approve ()). */
 gboolean keyhold_outbox_request_validate (const KeyholdOutboxRequest *request,
                                           const KeyholdAccountConfig *config,
                                           gsize *out_size,
+                                          char **out_url,
                                           GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KeyholdOutboxRequest, keyhold_outbox_request_free)

@@ -598,6 +598,7 @@ on_token (GObject *source, GAsyncResult *result, gpointer user_data)
   Attempt *attempt = user_data;
   g_autoptr (GError) error = NULL;
   g_autofree char *reason = NULL;
+  g_autofree char *approved_url = NULL;
   const KeyholdAccountConfig *config;
 
   g_clear_pointer (&attempt->token, keyhold_secret_unref);
@@ -633,13 +634,17 @@ on_token (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   /* The account's origins may have changed since the item was queued. */
   config = keyhold_account_get_config (attempt->account);
-  if (!keyhold_url_policy_origin_allowed (attempt->url, (const char *const *) config->api_origins,
-                                          NULL))
+  approved_url
+      = keyhold_url_policy_approve (attempt->url, (const char *const *) config->api_origins, NULL);
+  if (approved_url == NULL)
     {
       attempt_finish (attempt, KEYHOLD_OUTBOX_STATE_FAILED, NULL,
                       "The URL's origin is no longer one of the account's API origins");
       return;
     }
+  /* What goes out is exactly what was approved. */
+  g_free (attempt->url);
+  attempt->url = g_steal_pointer (&approved_url);
   send_request (attempt);
 }
 

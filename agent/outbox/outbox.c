@@ -111,6 +111,7 @@ keyhold_outbox_enqueue_async (KeyholdOutbox *self,
   EnqueueData *data;
   GError *error = NULL;
   gsize request_size = 0;
+  g_autofree char *url = NULL;
 
   g_return_if_fail (KEYHOLD_IS_OUTBOX (self));
   g_return_if_fail (owner != NULL && account_name != NULL && queue != NULL && request != NULL);
@@ -124,7 +125,7 @@ keyhold_outbox_enqueue_async (KeyholdOutbox *self,
       || !keyhold_outbox_validate_queue_name (queue, &error)
       || (account = keyhold_accounts_lookup (self->accounts, account_name, &error)) == NULL
       || !keyhold_outbox_request_validate (request, keyhold_account_get_config (account),
-                                           &request_size, &error))
+                                           &request_size, &url, &error))
     {
       g_task_return_error (task, error);
       return;
@@ -144,7 +145,7 @@ keyhold_outbox_enqueue_async (KeyholdOutbox *self,
   data->id = g_strdup (data->item->id);
   data->account = g_strdup (data->item->account);
   data->queue = g_strdup (data->item->queue);
-  data->url = g_strdup (request->url);
+  data->url = g_steal_pointer (&url);
   data->request = keyhold_outbox_request_to_variant (request);
   g_task_set_task_data (task, data, (GDestroyNotify) enqueue_data_free);
 

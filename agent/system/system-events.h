@@ -7,9 +7,15 @@ G_BEGIN_DECLS
 
 /* Events after which timers on the monotonic clock can no longer be
  * trusted, or after which the provider may be reachable again: resume from
- * suspend (logind PrepareForSleep(false)), a jump of the wall clock, and
- * the network coming back with full connectivity (a captive portal or
- * limited connectivity is not online). */
+ * suspend (logind PrepareForSleep(false), from the current owner of
+ * org.freedesktop.login1 only), a jump of the wall clock, and the network
+ * coming back with full connectivity (a captive portal or limited
+ * connectivity is not online). Each of these asks for a re-check; at most
+ * one is reported per KEYHOLD_SYSTEM_EVENTS_MIN_RECHECK_INTERVAL_S, and
+ * those that come sooner are coalesced into one reported at the end of the
+ * interval. OFFLINE is reported at once. */
+#define KEYHOLD_SYSTEM_EVENTS_MIN_RECHECK_INTERVAL_S 2
+
 typedef enum
 {
   KEYHOLD_SYSTEM_EVENT_RESUMED,

@@ -10,6 +10,11 @@ the agent's real code paths see a suspend, a resume and connectivity changes.
 Commands, one per line on stdin:
   network full|limited|portal|none   set NetworkManager's connectivity
   sleep | resume                     emit PrepareForSleep(true | false)
+  spoof-resume                       emit PrepareForSleep(false) from
+                                     another connection, which does not own
+                                     org.freedesktop.login1 (as any local
+                                     user can): broadcast, and sent directly
+                                     to every other connection on the bus
 Prints "ready" once both names are owned, and "ok" after each command.
 """
 
@@ -37,8 +42,9 @@ NETWORKS = {
 
 
 class FakeSystemServices:
-    def __init__(self, bus):
+    def __init__(self, bus, spoofer):
         self.bus = bus
+        self.spoofer = spoofer
         self.state, self.connectivity = NETWORKS["full"]
         nm_info = Gio.DBusNodeInfo.new_for_xml(NM_XML).interfaces[0]
         bus.register_object("/org/freedesktop/NetworkManager", nm_info, None,
@@ -70,6 +76,19 @@ class FakeSystemServices:
         self.bus.emit_signal(None, "/org/freedesktop/login1", "org.freedesktop.login1.Manager",
                              "PrepareForSleep", GLib.Variant("(b)", (start,)))
 
+    def spoof_resume(self):
+        names = self.spoofer.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                       "org.freedesktop.DBus", "ListNames", None,
+                                       GLib.VariantType("(as)"), Gio.DBusCallFlags.NONE, -1,
+                                       None).unpack()[0]
+        own = (self.bus.get_unique_name(), self.spoofer.get_unique_name())
+        destinations = [None] + [n for n in names if n.startswith(":") and n not in own]
+        for destination in destinations:
+            self.spoofer.emit_signal(destination, "/org/freedesktop/login1",
+                                     "org.freedesktop.login1.Manager", "PrepareForSleep",
+                                     GLib.Variant("(b)", (False,)))
+        self.spoofer.flush_sync(None)
+
     def on_command(self, channel, condition):
         line = sys.stdin.readline()
         if not line:
@@ -82,6 +101,8 @@ class FakeSystemServices:
             self.prepare_for_sleep(True)
         elif words == ["resume"]:
             self.prepare_for_sleep(False)
+        elif words == ["spoof-resume"]:
+            self.spoof_resume()
         else:
             print("unknown command: " + line.strip(), flush=True)
             return True
@@ -90,13 +111,16 @@ class FakeSystemServices:
         return True
 
 
-if __name__ == "__main__":
-    address = GLib.getenv("DBUS_SYSTEM_BUS_ADDRESS")
-    connection = Gio.DBusConnection.new_for_address_sync(
+def connect(address):
+    return Gio.DBusConnection.new_for_address_sync(
         address,
         Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
         | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
-    services = FakeSystemServices(connection)
+
+
+if __name__ == "__main__":
+    address = GLib.getenv("DBUS_SYSTEM_BUS_ADDRESS")
+    services = FakeSystemServices(connect(address), connect(address))
     loop = GLib.MainLoop()
     GLib.io_add_watch(GLib.IOChannel.unix_new(sys.stdin.fileno()), GLib.PRIORITY_DEFAULT,
                       GLib.IOCondition.IN | GLib.IOCondition.HUP, services.on_command)

@@ -244,6 +244,71 @@ START_TEST (test_suspend_never_serves_a_stale_token)
 }
 END_TEST
 
+/* Case 2b: any local user can emit logind's PrepareForSleep on the system
+ * bus, or send it straight to the agent. Only the owner of
+ * org.freedesktop.login1 is heard. The agent's wall clock has moved on by
+ * two hours while its monotonic timers stood still, so a resume it
+ * believed would start a refresh at once, and nothing else would. */
+START_TEST (test_spoofed_resume_is_ignored)
+{
+  guint before;
+
+  /* A re-check coalesced from the last test's resumes goes out first. */
+  g_usleep (3 * G_USEC_PER_SEC);
+  mock_settings ("{\"token_lifetime\": 3600}");
+  sign_in ("spoofed");
+  shift_agent_wall_clock ("+2h");
+  mock_settings ("{\"clock_offset\": 7200}");
+
+  before = refreshes ();
+  for (int i = 0; i < 5; i++)
+    system_services_command ("spoof-resume");
+  g_usleep (2 * G_USEC_PER_SEC);
+  ck_assert_msg (refreshes () == before, "%u refreshes after resumes from another connection",
+                 refreshes () - before);
+
+  /* logind itself is still heard. */
+  system_services_command ("resume");
+  ck_assert_msg (wait_for_refreshes (before + 1, 3000), "no re-check within 3 s of resume");
+
+  shift_agent_wall_clock ("+0");
+  mock_settings ("{\"clock_offset\": 0}");
+  forget ("spoofed");
+}
+END_TEST
+
+/* Case 2c: every re-check ends the backoff and may start a refresh, so a
+ * burst of genuine events against a provider that is down gives a few
+ * refreshes, not one per event. */
+START_TEST (test_burst_of_resumes_is_rate_limited)
+{
+  guint start, during_burst;
+  gint64 started;
+
+  mock_settings ("{\"token_lifetime\": 4}");
+  sign_in ("bursty");
+  mock_settings ("{\"token_lifetime\": 3600}");
+  mock_fault ("{\"target\": \"token\", \"kind\": \"status\", \"status\": 500, \"count\": -1}");
+  ck_assert (wait_for_state ("bursty", "offline", 8000));
+
+  start = refreshes ();
+  started = g_get_monotonic_time ();
+  for (int i = 0; i < 40; i++)
+    {
+      system_services_command ("resume");
+      g_usleep (150 * 1000);
+    }
+  g_usleep (G_USEC_PER_SEC);
+  during_burst = refreshes () - start;
+  g_print ("burst: %u refreshes for 40 resumes over %" G_GINT64_FORMAT " ms\n", during_burst,
+           (g_get_monotonic_time () - started) / 1000);
+  /* At most one re-check per 2 s (four in the 7 s or so), and between
+   * them backoff retries at least 1 s apart. */
+  ck_assert_uint_le (during_burst, 12);
+  forget ("bursty");
+}
+END_TEST
+
 /* Case 3: 500s, then connection refused, then 429 with Retry-After. The
  * account is offline, never needs-login; requests back off; the cached
  * token is served until it expires, then Offline comes quickly; the agent
@@ -507,6 +572,8 @@ main (void)
   tcase_set_timeout (tcase, 300);
   tcase_add_test (tcase, test_proactive_rotation_keeps_every_token_valid);
   tcase_add_test (tcase, test_suspend_never_serves_a_stale_token);
+  tcase_add_test (tcase, test_spoofed_resume_is_ignored);
+  tcase_add_test (tcase, test_burst_of_resumes_is_rate_limited);
   tcase_add_test (tcase, test_outage_backs_off_and_recovers);
   tcase_add_test (tcase, test_lost_answer_is_retried_with_the_same_token);
   tcase_add_test (tcase, test_hostile_provider_responses);

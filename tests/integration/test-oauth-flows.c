@@ -599,9 +599,66 @@ assert_browser_sign_in_refused (const char *settings, const char *expected_text)
   ck_assert_uint_eq (json_array_get_length (token_requests), 0);
 }
 
-START_TEST (test_browser_flow_wrong_state)
+/* Any local user can reach the listener. Requests without this sign-in's
+ * state (a bare /callback, a made-up state, a redirect for another
+ * sign-in) each get an error page and are ignored: the provider's real
+ * redirect that follows still completes the sign-in. */
+START_TEST (test_browser_flow_ignores_callbacks_without_its_state)
 {
-  assert_browser_sign_in_refused ("{\"authorize_mode\": \"wrong_state\"}", "state");
+  g_autoptr (KeyholdProviderMetadata) metadata = NULL;
+  g_autoptr (KeyholdTokenResponse) response = NULL;
+  g_autoptr (JsonArray) token_requests = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *authorization_url = NULL, *redirect_uri = NULL, *wrong_redirect = NULL;
+  g_autofree char *redirect = NULL, *page = NULL, *code = NULL;
+  GAsyncResult *result = NULL;
+  const char *bad_suffixes[]
+      = { "", "?state=", "?state=not-the-state&code=made-up", "?code=made-up", NULL };
+
+  reset_mock ();
+  metadata = fetch_metadata ();
+  keyhold_browser_sign_in_async (http, metadata, CLIENT_ID, "openid offline_access",
+                                 on_authorization_url, &authorization_url, NULL, on_done, &result);
+  redirect_uri = query_value (authorization_url, "redirect_uri");
+
+  for (guint i = 0; bad_suffixes[i] != NULL; i++)
+    {
+      g_autofree char *url = g_strconcat (redirect_uri, bad_suffixes[i], NULL);
+      g_autofree char *bad_page = NULL;
+
+      ck_assert_uint_eq (visit (url, &bad_page), 400);
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      ck_assert_msg (result == NULL, "a request without the state ended the sign-in");
+      ck_assert_ptr_nonnull (strstr (bad_page, "not the sign-in keyhold is waiting for"));
+    }
+
+  /* A well-formed redirect from the provider, but for another state. */
+  mock_post ("/settings", "{\"authorize_mode\": \"wrong_state\"}");
+  ck_assert_uint_eq (
+      keyhold_test_env_http (env, "GET", authorization_url, NULL, NULL, NULL, &wrong_redirect),
+      302);
+  ck_assert_uint_eq (visit (wrong_redirect, &page), 400);
+  ck_assert_ptr_nonnull (strstr (page, "not the sign-in keyhold is waiting for"));
+  ck_assert_ptr_null (result);
+  g_clear_pointer (&page, g_free);
+
+  mock_post ("/settings", "{\"authorize_mode\": \"approve\"}");
+  ck_assert_uint_eq (
+      keyhold_test_env_http (env, "GET", authorization_url, NULL, NULL, NULL, &redirect), 302);
+  ck_assert_uint_eq (visit (redirect, &page), 200);
+  ck_assert_ptr_nonnull (strstr (page, "You can close this window"));
+  wait_for (&result);
+  response = keyhold_browser_sign_in_finish (result, NULL, &error);
+  g_object_unref (result);
+  ck_assert_msg (response != NULL, "%s", error ? error->message : "");
+  ck_assert_ptr_nonnull (response->refresh_token);
+
+  /* Only the real code was exchanged. */
+  code = query_value (redirect, "code");
+  token_requests = mock_log ("token");
+  ck_assert_uint_eq (json_array_get_length (token_requests), 1);
+  ck_assert_str_eq (log_form_value (token_requests, 0, "code"), code);
 }
 END_TEST
 
@@ -877,7 +934,7 @@ main (void)
 
   tcase_set_timeout (browser, 120);
   tcase_add_test (browser, test_browser_flow);
-  tcase_add_test (browser, test_browser_flow_wrong_state);
+  tcase_add_test (browser, test_browser_flow_ignores_callbacks_without_its_state);
   tcase_add_test (browser, test_browser_flow_wrong_iss);
   tcase_add_test (browser, test_browser_flow_missing_iss);
   tcase_add_test (browser, test_browser_flow_missing_iss_allowed_when_not_promised);

@@ -41,7 +41,7 @@ assert_accepted (const KeyholdOutboxRequest *request)
   g_autoptr (GError) error = NULL;
   gsize size = 0;
 
-  ck_assert_msg (keyhold_outbox_request_validate (request, config, &size, &error), "%s",
+  ck_assert_msg (keyhold_outbox_request_validate (request, config, &size, NULL, &error), "%s",
                  error != NULL ? error->message : "");
   ck_assert_ptr_null (error);
   return size;
@@ -54,7 +54,7 @@ refusal_message (const KeyholdOutboxRequest *request, KeyholdError code)
   g_autoptr (GError) error = NULL;
   gsize size = 12345;
 
-  ck_assert (!keyhold_outbox_request_validate (request, config, &size, &error));
+  ck_assert (!keyhold_outbox_request_validate (request, config, &size, NULL, &error));
   ck_assert_msg (g_error_matches (error, KEYHOLD_ERROR, code), "%s (code %d, expected %d)",
                  error != NULL ? error->message : "no error", error != NULL ? error->code : -1,
                  code);
@@ -221,6 +221,29 @@ START_TEST (test_unusable_urls_are_refused)
       g_autoptr (KeyholdOutboxRequest) request = keyhold_outbox_request_new ("GET", unusable[i]);
       assert_refused (request, KEYHOLD_ERROR_INVALID_ARGUMENT);
     }
+}
+END_TEST
+
+/* The URL the outbox stores and sends is the one the policy approved, with
+ * the ASCII host that was checked: libcurl would map the capital sharp s
+ * of "straẞe" to "ss" and send the token to strasse.de. */
+START_TEST (test_url_is_kept_as_approved)
+{
+  const char *const origins[] = { "https://api.xn--strae-oqa.de", NULL };
+  g_autoptr (KeyholdAccountConfig) idn_config = NULL;
+  g_autoptr (KeyholdOutboxRequest) request
+      = keyhold_outbox_request_new ("POST", "https://api.straẞe.de/v1/notes?draft=1");
+  g_autoptr (GError) error = NULL;
+  g_autofree char *url = NULL;
+  gsize size = 0;
+
+  idn_config = keyhold_account_config_new ("idn", "https://id.example.com", "client", NULL, origins,
+                                           &error);
+  ck_assert_msg (idn_config != NULL, "%s", error != NULL ? error->message : "");
+  ck_assert_msg (keyhold_outbox_request_validate (request, idn_config, &size, &url, &error), "%s",
+                 error != NULL ? error->message : "");
+  ck_assert_str_eq (url, "https://api.xn--strae-oqa.de/v1/notes?draft=1");
+  ck_assert_uint_eq (size, strlen (url));
 }
 END_TEST
 
@@ -495,6 +518,7 @@ main (void)
   tcase_add_test (url, test_url_of_another_origin_is_refused_without_repeating_it);
   tcase_add_test (url, test_unusable_urls_are_refused);
   tcase_add_test (url, test_url_length_limit);
+  tcase_add_test (url, test_url_is_kept_as_approved);
   suite_add_tcase (suite, url);
 
   tcase_add_checked_fixture (headers, setup, teardown);
