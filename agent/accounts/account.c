@@ -18,9 +18,10 @@
  * REFRESH_JITTER_PERCENT more, so many agents do not refresh in step. */
 #define REFRESH_AT_PERCENT 80
 #define REFRESH_JITTER_PERCENT 5
-/* No refresh for the same scopes and audience starts sooner than this after
- * the last one answered, whether a timer or a caller asks: a provider
- * whose tokens live 0 or 2 s must not turn into a stream of requests
+/* A proactive refresh comes at least this long after the last answer, and
+ * after an answer with a token too short-lived to cache, no refresh for the
+ * same scopes and audience starts sooner either: a provider whose tokens
+ * live 0 or 2 s must not turn callers into a stream of requests
  * (ARCHITECTURE.md, "Token lifetime"). */
 #define REFRESH_FLOOR_S 2
 #define BACKOFF_FIRST_S 4
@@ -65,8 +66,9 @@ struct _KeyholdAccount
    * recheck must still honour. */
   gint64 retry_after_until_us;
   guint refresh_timer_id;
-  /* Request key -> monotonic time its last refresh answered, for
-   * REFRESH_FLOOR_S; entries older than that are dropped. */
+  /* Request key -> monotonic time its last refresh answered with a token
+   * the cache did not keep, for REFRESH_FLOOR_S; entries older than that
+   * are dropped. */
   GHashTable *last_refreshed_us;
   /* Wakes the waiters that wait for that floor to pass. */
   guint pump_timer_id;
@@ -765,7 +767,10 @@ finish_refresh (KeyholdAccount *self, GTask *task)
   gboolean cached = keyhold_token_cache_insert (self->tokens, attempt->key, response->access_token,
                                                 response->sent_at_us, response->expires_at_us);
 
-  note_refresh_answered (self, attempt->key);
+  /* A kept token serves later callers by itself; one that was not would
+   * send each of them to the provider. */
+  if (!cached)
+    note_refresh_answered (self, attempt->key);
   if (*attempt->key == '\0')
     {
       set_time_property (self, &self->access_token_expiry_s,
