@@ -393,7 +393,8 @@ propagate_reply (KeyholdAccount *self, GAsyncResult *result, gpointer source_tag
  *   carry, or %NULL for the account's scopes
  * @audience: (nullable): the API the token is for (an RFC 8707 resource
  *   indicator), or %NULL
- * @min_validity: seconds the token must still be valid; 0 means 60
+ * @min_validity: seconds the token must still be valid; 0 means 60, or half
+ *   the token's lifetime if that is less
  * @cancellable: (nullable): a #GCancellable
  * @callback: (scope async): called when the token is there
  * @user_data: (closure): data for @callback
@@ -457,7 +458,8 @@ keyhold_account_get_token_finish (KeyholdAccount *self, GAsyncResult *result, GE
  * @scopes: (nullable) (array zero-terminated=1): the scopes the token must
  *   carry, or %NULL for the account's scopes
  * @audience: (nullable): the API the token is for, or %NULL
- * @min_validity: seconds the token must still be valid; 0 means 60
+ * @min_validity: seconds the token must still be valid; 0 means 60, or half
+ *   the token's lifetime if that is less
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError, or %NULL
  *

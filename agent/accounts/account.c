@@ -19,6 +19,12 @@
  * REFRESH_JITTER_PERCENT more, so many agents do not refresh in step. */
 #define REFRESH_AT_PERCENT 80
 #define REFRESH_JITTER_PERCENT 5
+/* A proactive refresh comes at least this long after the last answer, and
+ * after an answer with a token too short-lived to cache, no refresh for the
+ * same scopes and audience starts sooner either: a provider whose tokens
+ * live 0 or 2 s must not turn callers into a stream of requests
+ * (ARCHITECTURE.md, "Token lifetime"). */
+#define REFRESH_FLOOR_S 2
 #define BACKOFF_FIRST_S 4
 #define BACKOFF_CAP_S 300
 #define KEYRING_RETRY_CAP_S 60
@@ -72,6 +78,12 @@ struct _KeyholdAccount
    * recheck must still honour. */
   gint64 retry_after_until_us;
   guint refresh_timer_id;
+  /* Request key -> monotonic time its last refresh answered with a token
+   * the cache did not keep, for REFRESH_FLOOR_S; entries older than that
+   * are dropped. */
+  GHashTable *last_refreshed_us;
+  /* Wakes the waiters that wait for that floor to pass. */
+  guint pump_timer_id;
 };
 
 enum
@@ -105,7 +117,7 @@ typedef struct
   char *key;
   GStrv scopes;
   char *audience;
-  gint64 min_validity_us;
+  guint min_validity_s; /* 0: the default for the token's lifetime */
   guint deadline_id;
 } TokenWaiter;
 
@@ -119,6 +131,7 @@ typedef struct
   KeyholdSecret *sent_refresh_token;
   KeyholdTokenResponse *response;
   gboolean resent_after_lost_answer;
+  gboolean resent_to_confirm_refusal;
   guint generation;
 } RefreshAttempt;
 
@@ -423,6 +436,7 @@ forget_tokens (KeyholdAccount *self)
   g_clear_pointer (&self->refresh_token, keyhold_secret_unref);
   g_clear_handle_id (&self->keyring_retry_id, g_source_remove);
   g_clear_handle_id (&self->refresh_timer_id, g_source_remove);
+  g_hash_table_remove_all (self->last_refreshed_us);
   self->keyring_write_pending = FALSE;
   keyhold_token_cache_clear (self->tokens);
   set_time_property (self, &self->access_token_expiry_s, 0, PROP_ACCESS_TOKEN_EXPIRY);
@@ -485,7 +499,7 @@ serve_from_cache (TokenWaiter *waiter)
   g_autoptr (KeyholdSecret) token = NULL;
 
   keyhold_token_cache_expire (self->tokens, now_us);
-  token = keyhold_token_cache_lookup (self->tokens, waiter->key, now_us + waiter->min_validity_us,
+  token = keyhold_token_cache_lookup (self->tokens, waiter->key, now_us, waiter->min_validity_s,
                                       &expires_at_us);
   if (token == NULL)
     return FALSE;
@@ -511,22 +525,71 @@ fail_all_waiters (KeyholdAccount *self, const GError *error)
     finish_waiter (g_queue_peek_head (&self->waiters), NULL, 0, g_error_copy (error));
 }
 
+/* When the last refresh for @key answered less than REFRESH_FLOOR_S ago,
+ * the monotonic time at which another may start; else 0. */
+static gint64
+refresh_floor_end_us (KeyholdAccount *self, const char *key)
+{
+  gint64 *answered_us = g_hash_table_lookup (self->last_refreshed_us, key);
+  gint64 end_us = answered_us != NULL ? *answered_us + REFRESH_FLOOR_S * G_USEC_PER_SEC : 0;
+
+  return end_us > g_get_monotonic_time () ? end_us : 0;
+}
+
+static gboolean
+is_older_than_floor (gpointer key, gpointer value, gpointer user_data)
+{
+  return *(gint64 *) value + REFRESH_FLOOR_S * G_USEC_PER_SEC <= *(gint64 *) user_data;
+}
+
+static void
+note_refresh_answered (KeyholdAccount *self, const char *key)
+{
+  gint64 now_us = g_get_monotonic_time ();
+
+  g_hash_table_foreach_remove (self->last_refreshed_us, is_older_than_floor, &now_us);
+  g_hash_table_replace (self->last_refreshed_us, g_strdup (key),
+                        g_memdup2 (&now_us, sizeof now_us));
+}
+
+static gboolean
+on_pump_timer (gpointer user_data)
+{
+  KeyholdAccount *self = user_data;
+
+  self->pump_timer_id = 0;
+  pump_waiters (self);
+  return G_SOURCE_REMOVE;
+}
+
 /* Serves every waiter the cache can satisfy and starts one refresh for the
- * first that it cannot; the others wait for that refresh to end. */
+ * first that it cannot; the others wait for that refresh to end, or for
+ * the refresh floor of their key to pass (their deadline is longer). */
 static void
 pump_waiters (KeyholdAccount *self)
 {
   GList *link, *next;
-  TokenWaiter *first_unserved = NULL;
+  TokenWaiter *first_unserved = NULL, *first_ready = NULL;
+  gint64 floor_end_us = G_MAXINT64;
 
   if (!self->restored || self->refreshing)
     return;
 
   for (link = self->waiters.head; link != NULL; link = next)
     {
+      TokenWaiter *waiter = link->data;
+      gint64 end_us;
+
       next = link->next;
-      if (!serve_from_cache (link->data) && first_unserved == NULL)
-        first_unserved = link->data;
+      if (serve_from_cache (waiter))
+        continue;
+      if (first_unserved == NULL)
+        first_unserved = waiter;
+      end_us = refresh_floor_end_us (self, waiter->key);
+      if (end_us != 0)
+        floor_end_us = MIN (floor_end_us, end_us);
+      else if (first_ready == NULL)
+        first_ready = waiter;
     }
   if (first_unserved == NULL)
     return;
@@ -537,17 +600,24 @@ pump_waiters (KeyholdAccount *self)
       fail_all_waiters (self, error);
       return;
     }
+  if (first_ready == NULL)
+    {
+      g_clear_handle_id (&self->pump_timer_id, g_source_remove);
+      self->pump_timer_id = g_timeout_add (
+          (guint) ((floor_end_us - g_get_monotonic_time ()) / 1000 + 1), on_pump_timer, self);
+      return;
+    }
   if (g_get_monotonic_time () < self->retry_not_before_us)
     {
       g_autoptr (GError) offline = g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_OFFLINE,
                                                 "The provider cannot be reached (%s); "
                                                 "keyhold retries by itself",
                                                 self->last_error);
-      fail_waiters_for_key (self, first_unserved->key, offline);
+      fail_waiters_for_key (self, first_ready->key, offline);
       return;
     }
-  start_refresh (self, first_unserved->key, (const char *const *) first_unserved->scopes,
-                 first_unserved->audience);
+  start_refresh (self, first_ready->key, (const char *const *) first_ready->scopes,
+                 first_ready->audience);
 }
 
 /* Waiters for @key get @error. During an outage the cached token is still
@@ -596,14 +666,27 @@ schedule_refresh_in_ms (KeyholdAccount *self, gint64 delay_ms)
                      (keyhold_clock_now_us () / 1000 + delay_ms) / 1000, PROP_NEXT_REFRESH);
 }
 
+/* Keeps the account's own token fresh ahead of expiry, if the cache kept
+ * it (@cached): a token too short-lived to keep is not worth renewing
+ * before anyone asks. */
 static void
-schedule_proactive_refresh (KeyholdAccount *self, gint64 sent_at_us, gint64 expires_at_us)
+schedule_proactive_refresh (KeyholdAccount *self,
+                            gint64 sent_at_us,
+                            gint64 expires_at_us,
+                            gboolean cached)
 {
   gint64 lifetime_us = MAX (expires_at_us - sent_at_us, 0);
   gint64 jitter_us = g_random_int_range (0, REFRESH_JITTER_PERCENT + 1) * (lifetime_us / 100);
   gint64 refresh_at_us = sent_at_us + lifetime_us * REFRESH_AT_PERCENT / 100 - jitter_us;
 
-  schedule_refresh_in_ms (self, (refresh_at_us - keyhold_clock_now_us ()) / 1000);
+  if (!cached)
+    {
+      g_clear_handle_id (&self->refresh_timer_id, g_source_remove);
+      set_time_property (self, &self->next_refresh_s, 0, PROP_NEXT_REFRESH);
+      return;
+    }
+  schedule_refresh_in_ms (
+      self, MAX ((refresh_at_us - keyhold_clock_now_us ()) / 1000, REFRESH_FLOOR_S * 1000));
 }
 
 static void
@@ -648,7 +731,10 @@ typedef enum
 static RefreshFailure
 classify_refresh_error (const GError *error)
 {
-  if (g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_INVALID_GRANT))
+  /* A bare 400, 401 or 403 reaches here only after a confirming retry
+   * (on_refresh_response): it is how some servers say invalid_grant. */
+  if (g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_INVALID_GRANT)
+      || g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_REFUSED_WITHOUT_REASON))
     return REFRESH_FAILED_SIGN_IN_GONE;
   if (error->domain == KEYHOLD_HTTP_ERROR
       || g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_TEMPORARILY_UNAVAILABLE)
@@ -759,17 +845,31 @@ on_refreshed_identity (GObject *source, GAsyncResult *result, gpointer user_data
   KeyholdAccount *self = g_task_get_source_object (task);
   g_autoptr (JsonObject) claims = NULL;
   g_autoptr (GError) error = NULL;
+  g_autoptr (GError) failure = NULL;
+  KeyholdIdentityFailure kind;
 
-  claims = keyhold_identity_validate_finish (result, &error);
+  claims = keyhold_identity_validate_finish (result, &kind, &error);
   if (drop_if_stale (self, task))
     return;
   if (claims == NULL)
     {
-      /* A refreshed ID token that changes iss, sub or aud means the grant no
-       * longer speaks for this user: treat it as the end of the sign-in. */
-      g_autoptr (GError) gone = g_error_new (KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_INVALID_GRANT,
-                                             "%s", error->message);
-      refresh_failed (self, task, gone, -1);
+      /* The rotated refresh token is already in the keyring and stays
+       * there. Only an ID token that names another issuer, client or
+       * subject ends the sign-in: the grant no longer speaks for this user.
+       * A key set that could not be fetched or a token that is otherwise
+       * unusable (a clock beyond the allowed skew) is transient, and the
+       * access token of an answer whose ID token did not validate is not
+       * used (ARCHITECTURE.md, "Token lifetime"). */
+      if (kind == KEYHOLD_IDENTITY_OTHER_IDENTITY)
+        failure = g_error_new (KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_INVALID_GRANT, "%s",
+                               error->message);
+      else if (kind == KEYHOLD_IDENTITY_UNVERIFIED)
+        failure = g_error_new (KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_TEMPORARILY_UNAVAILABLE,
+                               "%s", error->message);
+      else
+        failure = g_error_new (KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_MALFORMED_RESPONSE, "%s",
+                               error->message);
+      refresh_failed (self, task, failure, -1);
       return;
     }
   adopt_claims (self, claims);
@@ -787,13 +887,16 @@ on_refreshed_identity (GObject *source, GAsyncResult *result, gpointer user_data
   finish_refresh (self, task);
 }
 
-/* A waiter that even a token fresh from the provider cannot satisfy would
- * make every refresh start another; it gets a clear error instead. */
+/* The waiters for @key get the token just fetched: those that left
+ * min_validity at 0 whatever its lifetime (it is the freshest there is,
+ * and the only use of one the cache did not keep), the others if it meets
+ * their min_validity. A waiter that even a fresh token cannot satisfy
+ * would make every refresh start another; it gets a clear error instead. */
 static void
-fail_unsatisfiable_waiters (KeyholdAccount *self,
-                            const char *key,
-                            const KeyholdTokenResponse *response)
+serve_fresh_token (KeyholdAccount *self, const char *key, const KeyholdTokenResponse *response)
 {
+  gint64 lifetime_us = response->expires_at_us - response->sent_at_us;
+  gint64 now_us = keyhold_clock_now_us ();
   GList *link, *next;
 
   for (link = self->waiters.head; link != NULL; link = next)
@@ -801,13 +904,19 @@ fail_unsatisfiable_waiters (KeyholdAccount *self,
       TokenWaiter *waiter = link->data;
 
       next = link->next;
-      if (g_strcmp0 (waiter->key, key) == 0 && !serve_from_cache (waiter))
-        finish_waiter (
-            waiter, NULL, 0,
-            g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_PROVIDER_ERROR,
-                         "The provider's tokens live %" G_GINT64_FORMAT
-                         " s, less than the requested min_validity",
-                         (response->expires_at_us - response->sent_at_us) / G_USEC_PER_SEC));
+      if (g_strcmp0 (waiter->key, key) != 0)
+        continue;
+      if (waiter->min_validity_s == 0
+          || response->expires_at_us > now_us
+                                           + keyhold_token_request_min_validity_us (
+                                               waiter->min_validity_s, lifetime_us))
+        finish_waiter (waiter, response->access_token, response->expires_at_us, NULL);
+      else
+        finish_waiter (waiter, NULL, 0,
+                       g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_PROVIDER_ERROR,
+                                    "The provider's tokens live %" G_GINT64_FORMAT
+                                    " s, less than the requested min_validity of %u s",
+                                    lifetime_us / G_USEC_PER_SEC, waiter->min_validity_s));
     }
 }
 
@@ -816,14 +925,18 @@ finish_refresh (KeyholdAccount *self, GTask *task)
 {
   RefreshAttempt *attempt = g_task_get_task_data (task);
   KeyholdTokenResponse *response = attempt->response;
+  gboolean cached = keyhold_token_cache_insert (self->tokens, attempt->key, response->access_token,
+                                                response->sent_at_us, response->expires_at_us);
 
-  keyhold_token_cache_insert (self->tokens, attempt->key, response->access_token,
-                              response->expires_at_us);
+  /* A kept token serves later callers by itself; one that was not would
+   * send each of them to the provider. */
+  if (!cached)
+    note_refresh_answered (self, attempt->key);
   if (*attempt->key == '\0')
     {
       set_time_property (self, &self->access_token_expiry_s,
                          response->expires_at_us / G_USEC_PER_SEC, PROP_ACCESS_TOKEN_EXPIRY);
-      schedule_proactive_refresh (self, response->sent_at_us, response->expires_at_us);
+      schedule_proactive_refresh (self, response->sent_at_us, response->expires_at_us, cached);
     }
   self->consecutive_failures = 0;
   self->retry_not_before_us = 0;
@@ -831,7 +944,7 @@ finish_refresh (KeyholdAccount *self, GTask *task)
   self->refreshing = FALSE;
   set_last_error (self, NULL);
   set_state (self, KEYHOLD_ACCOUNT_SIGNED_IN);
-  fail_unsatisfiable_waiters (self, attempt->key, response);
+  serve_fresh_token (self, attempt->key, response);
   g_object_unref (task);
   pump_waiters (self);
 }
@@ -859,6 +972,16 @@ on_refresh_response (GObject *source, GAsyncResult *result, gpointer user_data)
           && !attempt->resent_after_lost_answer)
         {
           attempt->resent_after_lost_answer = TRUE;
+          send_refresh (task);
+          return;
+        }
+      /* A refusal that does not say why may come from a proxy or a
+       * hiccup; asked again, the same refusal confirms that the grant is
+       * gone. The token was refused, not rotated, so it may go again. */
+      if (g_error_matches (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_REFUSED_WITHOUT_REASON)
+          && !attempt->resent_to_confirm_refusal)
+        {
+          attempt->resent_to_confirm_refusal = TRUE;
           send_refresh (task);
           return;
         }
@@ -1023,7 +1146,7 @@ keyhold_account_get_token_async (KeyholdAccount *self,
   if (scopes != NULL && scopes[0] != NULL)
     waiter->scopes = g_strdupv ((char **) scopes);
   waiter->audience = g_strdup (audience);
-  waiter->min_validity_us = keyhold_token_request_min_validity_us (min_validity_s);
+  waiter->min_validity_s = min_validity_s;
   g_queue_push_tail (&self->waiters, waiter);
 
   if (serve_from_cache (waiter))
@@ -1196,6 +1319,7 @@ on_sign_in_token_stored (GObject *source, GAsyncResult *result, gpointer user_da
   g_autoptr (GError) error = NULL;
   g_autofree char *claims_json = NULL;
   g_autoptr (JsonNode) claims_node = NULL;
+  gboolean cached;
 
   if (!change_keyring_finish (result, &error))
     {
@@ -1227,11 +1351,12 @@ on_sign_in_token_stored (GObject *source, GAsyncResult *result, gpointer user_da
       g_clear_error (&error);
     }
 
-  keyhold_token_cache_insert (self->tokens, "", data->response->access_token,
-                              data->response->expires_at_us);
+  cached = keyhold_token_cache_insert (self->tokens, "", data->response->access_token,
+                                       data->response->sent_at_us, data->response->expires_at_us);
   set_time_property (self, &self->access_token_expiry_s,
                      data->response->expires_at_us / G_USEC_PER_SEC, PROP_ACCESS_TOKEN_EXPIRY);
-  schedule_proactive_refresh (self, data->response->sent_at_us, data->response->expires_at_us);
+  schedule_proactive_refresh (self, data->response->sent_at_us, data->response->expires_at_us,
+                              cached);
   self->consecutive_failures = 0;
   set_last_error (self, NULL);
   set_state (self, KEYHOLD_ACCOUNT_SIGNED_IN);
@@ -1440,6 +1565,7 @@ keyhold_account_init (KeyholdAccount *self)
 {
   self->cancellable = g_cancellable_new ();
   self->tokens = keyhold_token_cache_new ();
+  self->last_refreshed_us = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->subject = g_strdup ("");
   self->display_name = g_strdup ("");
   self->last_error = g_strdup ("");
@@ -1456,6 +1582,7 @@ keyhold_account_dispose (GObject *object)
 
   end_generation (self);
   fail_all_waiters (self, error);
+  g_clear_handle_id (&self->pump_timer_id, g_source_remove);
   /* The daemon frees the fast path after disposing its accounts; a late
    * finalize must not reach it. */
   keyhold_token_cache_set_listener (self->tokens, NULL, NULL);
@@ -1469,6 +1596,7 @@ keyhold_account_finalize (GObject *object)
 
   g_clear_object (&self->cancellable);
   keyhold_token_cache_free (self->tokens);
+  g_hash_table_unref (self->last_refreshed_us);
   keyhold_account_config_free (self->config);
   g_clear_pointer (&self->claims, json_object_unref);
   g_free (self->subject);

@@ -7,9 +7,6 @@
 #include "oidc/id-token.h"
 #include "accounts/identity.h"
 
-/* Allowed difference between our clock and the provider's (iat, exp). */
-#define CLOCK_SKEW_LEEWAY_S 120
-
 typedef struct
 {
   KeyholdProviderCache *providers;
@@ -19,6 +16,7 @@ typedef struct
   char *nonce;
   char *subject;
   gboolean refetched;
+  KeyholdIdentityFailure failure;
 } ValidateData;
 
 static void
@@ -56,12 +54,13 @@ on_jwks (GObject *source, GAsyncResult *result, gpointer user_data)
     .nonce = data->nonce,
     .subject = data->subject,
     .now = keyhold_clock_now_s (),
-    .leeway_seconds = CLOCK_SKEW_LEEWAY_S,
+    .leeway_seconds = KEYHOLD_IDENTITY_CLOCK_SKEW_S,
   };
 
   jwks = keyhold_provider_cache_get_jwks_finish (data->providers, result, &error);
   if (jwks == NULL)
     {
+      data->failure = KEYHOLD_IDENTITY_UNVERIFIED;
       g_task_return_new_error (task, KEYHOLD_ERROR, KEYHOLD_ERROR_PROVIDER_ERROR,
                                "Could not get the provider's signing keys: %s", error->message);
       return;
@@ -81,6 +80,10 @@ on_jwks (GObject *source, GAsyncResult *result, gpointer user_data)
       fetch_jwks (g_steal_pointer (&task), TRUE);
       return;
     }
+  data->failure
+      = g_error_matches (error, KEYHOLD_ID_TOKEN_ERROR, KEYHOLD_ID_TOKEN_ERROR_OTHER_IDENTITY)
+            ? KEYHOLD_IDENTITY_OTHER_IDENTITY
+            : KEYHOLD_IDENTITY_INVALID;
   g_task_return_new_error (task, KEYHOLD_ERROR, KEYHOLD_ERROR_PROVIDER_ERROR,
                            "The provider's ID token was rejected: %s", error->message);
 }
@@ -110,8 +113,14 @@ keyhold_identity_validate_async (KeyholdProviderCache *providers,
 }
 
 JsonObject *
-keyhold_identity_validate_finish (GAsyncResult *result, GError **error)
+keyhold_identity_validate_finish (GAsyncResult *result,
+                                  KeyholdIdentityFailure *out_failure,
+                                  GError **error)
 {
+  ValidateData *data = g_task_get_task_data (G_TASK (result));
+
+  if (out_failure != NULL)
+    *out_failure = data->failure;
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 

@@ -141,7 +141,7 @@ on_identity (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   SignIn *sign_in = user_data;
   g_autoptr (GError) error = NULL;
-  g_autoptr (JsonObject) claims = keyhold_identity_validate_finish (result, &error);
+  g_autoptr (JsonObject) claims = keyhold_identity_validate_finish (result, NULL, &error);
 
   if (claims == NULL)
     {

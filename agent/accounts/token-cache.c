@@ -2,10 +2,12 @@
 #include "config.h"
 
 #include "accounts/token-cache.h"
+#include "accounts/token-request.h"
 
 typedef struct
 {
   KeyholdSecret *token;
+  gint64 issued_at_us;
   gint64 expires_at_us;
 } CachedToken;
 
@@ -53,12 +55,17 @@ withdraw (KeyholdTokenCache *cache, const char *key)
 KeyholdSecret *
 keyhold_token_cache_lookup (KeyholdTokenCache *cache,
                             const char *key,
-                            gint64 valid_until_us,
+                            gint64 now_us,
+                            guint min_validity_s,
                             gint64 *out_expires_at_us)
 {
   CachedToken *cached = g_hash_table_lookup (cache->tokens, key);
 
-  if (cached == NULL || cached->expires_at_us <= valid_until_us)
+  if (cached == NULL
+      || cached->expires_at_us
+             <= now_us
+                    + keyhold_token_request_min_validity_us (
+                        min_validity_s, cached->expires_at_us - cached->issued_at_us))
     return NULL;
   if (out_expires_at_us != NULL)
     *out_expires_at_us = cached->expires_at_us;
@@ -87,23 +94,30 @@ evict_soonest_expiring (KeyholdTokenCache *cache)
     }
 }
 
-void
+gboolean
 keyhold_token_cache_insert (KeyholdTokenCache *cache,
                             const char *key,
                             KeyholdSecret *token,
+                            gint64 issued_at_us,
                             gint64 expires_at_us)
 {
-  CachedToken *cached = g_new0 (CachedToken, 1);
+  CachedToken *cached;
 
+  if (expires_at_us - issued_at_us < (gint64) KEYHOLD_TOKEN_CACHE_MIN_LIFETIME_S * G_USEC_PER_SEC)
+    return FALSE;
+
+  cached = g_new0 (CachedToken, 1);
   if (!g_hash_table_contains (cache->tokens, key)
       && g_hash_table_size (cache->tokens) >= KEYHOLD_TOKEN_CACHE_MAX_ENTRIES)
     evict_soonest_expiring (cache);
 
   cached->token = keyhold_secret_ref (token);
+  cached->issued_at_us = issued_at_us;
   cached->expires_at_us = expires_at_us;
   g_hash_table_replace (cache->tokens, g_strdup (key), cached);
   if (cache->listener != NULL)
-    cache->listener->published (key, token, expires_at_us, cache->listener_data);
+    cache->listener->published (key, token, issued_at_us, expires_at_us, cache->listener_data);
+  return TRUE;
 }
 
 void
@@ -155,5 +169,6 @@ keyhold_token_cache_set_listener (KeyholdTokenCache *cache,
     return;
   g_hash_table_iter_init (&iter, cache->tokens);
   while (g_hash_table_iter_next (&iter, (gpointer *) &key, (gpointer *) &cached))
-    listener->published (key, cached->token, cached->expires_at_us, user_data);
+    listener->published (key, cached->token, cached->issued_at_us, cached->expires_at_us,
+                         user_data);
 }

@@ -92,8 +92,10 @@ keyhold_token_request_key (const char *const *scopes, const char *audience)
 }
 
 gint64
-keyhold_token_request_min_validity_us (guint min_validity_s)
+keyhold_token_request_min_validity_us (guint min_validity_s, gint64 lifetime_us)
 {
-  return (gint64) (min_validity_s != 0 ? min_validity_s : KEYHOLD_TOKEN_DEFAULT_MIN_VALIDITY_S)
-         * G_USEC_PER_SEC;
+  if (min_validity_s != 0)
+    return (gint64) min_validity_s * G_USEC_PER_SEC;
+  return MIN ((gint64) KEYHOLD_TOKEN_DEFAULT_MIN_VALIDITY_S * G_USEC_PER_SEC,
+              MAX (lifetime_us, 0) / 2);
 }

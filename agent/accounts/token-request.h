@@ -10,8 +10,8 @@ G_BEGIN_DECLS
  * that both accept, key and bound a request exactly alike. Pure functions:
  * safe on any thread. */
 
-/* Default min_validity when the caller passes 0 (ARCHITECTURE.md, "Token
- * lifetime"). */
+/* Default min_validity when the caller passes 0, or half the token's
+ * lifetime if that is less (ARCHITECTURE.md, "Token lifetime"). */
 #define KEYHOLD_TOKEN_DEFAULT_MIN_VALIDITY_S 60
 /* Longest min_validity a caller may ask for. */
 #define KEYHOLD_TOKEN_MAX_MIN_VALIDITY_S (24 * 60 * 60)
@@ -32,7 +32,10 @@ gboolean keyhold_token_request_validate (const char *const *scopes,
  * repetition share a key, and so a token. */
 char *keyhold_token_request_key (const char *const *scopes, const char *audience);
 
-/* @min_validity_s as asked, 0 meaning the default, in microseconds. */
-gint64 keyhold_token_request_min_validity_us (guint min_validity_s);
+/* @min_validity_s as asked, in microseconds; 0 means the default for a
+ * token that lives @lifetime_us: KEYHOLD_TOKEN_DEFAULT_MIN_VALIDITY_S or
+ * half of @lifetime_us, whichever is less. A fixed default would make a
+ * fresh token from a provider whose tokens live 20 s unusable. */
+gint64 keyhold_token_request_min_validity_us (guint min_validity_s, gint64 lifetime_us);
 
 G_END_DECLS

@@ -15,12 +15,16 @@ typedef struct
 } AccountService;
 
 static void
-on_token_published (const char *key, KeyholdSecret *token, gint64 expires_at_us, gpointer user_data)
+on_token_published (const char *key,
+                    KeyholdSecret *token,
+                    gint64 issued_at_us,
+                    gint64 expires_at_us,
+                    gpointer user_data)
 {
   AccountService *service = user_data;
 
   keyhold_token_fast_path_publish (service->fast_path, service->object_path, key, token,
-                                   expires_at_us);
+                                   issued_at_us, expires_at_us);
 }
 
 static void

@@ -12,6 +12,7 @@
 typedef struct
 {
   KeyholdSecret *token;
+  gint64 issued_at_us;
   gint64 expires_at_us;
 } PublishedToken;
 
@@ -60,13 +61,14 @@ table_key (const char *object_path, const char *key)
 }
 
 /* A new reference to a token for @object_path and @key that stays valid
- * at least @min_validity_us more, if the caller is allowed. */
+ * at least @min_validity_s more (0: the default for its lifetime, the same
+ * rule as the account's), if the caller is allowed. */
 static KeyholdSecret *
 lookup (FastPathState *state,
         const char *sender,
         const char *object_path,
         const char *key,
-        gint64 min_validity_us,
+        guint min_validity_s,
         gint64 *out_expires_at_us)
 {
   g_autofree char *wanted = table_key (object_path, key);
@@ -76,7 +78,10 @@ lookup (FastPathState *state,
   g_mutex_lock (&state->lock);
   published = g_hash_table_lookup (state->tokens, wanted);
   if (state->access != NULL && published != NULL
-      && published->expires_at_us > keyhold_clock_now_us () + min_validity_us
+      && published->expires_at_us
+             > keyhold_clock_now_us ()
+                   + keyhold_token_request_min_validity_us (
+                       min_validity_s, published->expires_at_us - published->issued_at_us)
       && keyhold_access_is_allowed (state->access, sender))
     {
       token = keyhold_secret_ref (published->token);
@@ -120,7 +125,7 @@ on_message (GDBusConnection *connection,
     return message;
   key = keyhold_token_request_key (scopes, audience);
   token = lookup (state, g_dbus_message_get_sender (message), g_dbus_message_get_path (message),
-                  key, keyhold_token_request_min_validity_us (min_validity), &expires_at_us);
+                  key, min_validity, &expires_at_us);
   if (token == NULL)
     return message;
 
@@ -170,11 +175,13 @@ keyhold_token_fast_path_publish (KeyholdTokenFastPath *fast_path,
                                  const char *object_path,
                                  const char *key,
                                  KeyholdSecret *token,
+                                 gint64 issued_at_us,
                                  gint64 expires_at_us)
 {
   PublishedToken *published = g_new0 (PublishedToken, 1);
 
   published->token = keyhold_secret_ref (token);
+  published->issued_at_us = issued_at_us;
   published->expires_at_us = expires_at_us;
   g_mutex_lock (&fast_path->state->lock);
   g_hash_table_replace (fast_path->state->tokens, table_key (object_path, key), published);

@@ -29,6 +29,7 @@ void keyhold_token_fast_path_publish (KeyholdTokenFastPath *fast_path,
                                       const char *object_path,
                                       const char *key,
                                       KeyholdSecret *token,
+                                      gint64 issued_at_us,
                                       gint64 expires_at_us);
 void keyhold_token_fast_path_withdraw (KeyholdTokenFastPath *fast_path,
                                        const char *object_path,

@@ -47,6 +47,13 @@ set_claim_error (GError **error, const char *claim, const char *problem)
                "the ID token's \"%s\" %s", claim, problem);
 }
 
+static void
+set_identity_error (GError **error, const char *claim, const char *problem)
+{
+  g_set_error (error, KEYHOLD_ID_TOKEN_ERROR, KEYHOLD_ID_TOKEN_ERROR_OTHER_IDENTITY,
+               "the ID token's \"%s\" %s", claim, problem);
+}
+
 /* NULL when the claim is absent, null, or not a string. */
 static const char *
 string_claim (JsonObject *claims, const char *name)
@@ -88,27 +95,34 @@ check_issuer (JsonObject *claims, const char *issuer, GError **error)
 {
   const char *iss = string_claim (claims, "iss");
 
-  if (iss == NULL || strcmp (iss, issuer) != 0)
+  if (iss == NULL)
     {
-      set_claim_error (error, "iss", "is not the provider's issuer");
+      set_claim_error (error, "iss", "is missing or not a string");
+      return FALSE;
+    }
+  if (strcmp (iss, issuer) != 0)
+    {
+      set_identity_error (error, "iss", "is not the provider's issuer");
       return FALSE;
     }
   return TRUE;
 }
 
-/* "aud" is a string or an array of strings (RFC 7519 §4.1.3). */
+/* "aud" is a string or an array of strings (RFC 7519 §4.1.3). Returns
+ * FALSE when it is neither; otherwise sets @out_found and @out_count. */
 static gboolean
-audience_includes (JsonNode *aud, const char *client_id, guint *out_count)
+parse_audience (JsonNode *aud, const char *client_id, gboolean *out_found, guint *out_count)
 {
   JsonArray *array;
-  gboolean found = FALSE;
 
+  *out_found = FALSE;
   if (aud == NULL)
     return FALSE;
   if (JSON_NODE_HOLDS_VALUE (aud) && json_node_get_value_type (aud) == G_TYPE_STRING)
     {
       *out_count = 1;
-      return strcmp (json_node_get_string (aud), client_id) == 0;
+      *out_found = strcmp (json_node_get_string (aud), client_id) == 0;
+      return TRUE;
     }
   if (!JSON_NODE_HOLDS_ARRAY (aud))
     return FALSE;
@@ -120,30 +134,41 @@ audience_includes (JsonNode *aud, const char *client_id, guint *out_count)
 
       if (!JSON_NODE_HOLDS_VALUE (element) || json_node_get_value_type (element) != G_TYPE_STRING)
         return FALSE;
-      found = found || strcmp (json_node_get_string (element), client_id) == 0;
+      *out_found = *out_found || strcmp (json_node_get_string (element), client_id) == 0;
     }
   *out_count = json_array_get_length (array);
-  return found;
+  return TRUE;
 }
 
 static gboolean
 check_audience (JsonObject *claims, const char *client_id, GError **error)
 {
   guint audiences = 0;
+  gboolean found;
   const char *azp;
 
-  if (!audience_includes (json_object_get_member (claims, "aud"), client_id, &audiences))
+  if (!parse_audience (json_object_get_member (claims, "aud"), client_id, &found, &audiences))
     {
-      set_claim_error (error, "aud", "does not name this client");
+      set_claim_error (error, "aud", "is missing or not a string or an array of strings");
+      return FALSE;
+    }
+  if (!found)
+    {
+      set_identity_error (error, "aud", "does not name this client");
       return FALSE;
     }
 
   /* OIDC Core §3.1.3.7 steps 4 and 5: with several audiences the token
    * must say which one it was issued to, and that must be us. */
   azp = string_claim (claims, "azp");
-  if (json_object_has_member (claims, "azp") && (azp == NULL || strcmp (azp, client_id) != 0))
+  if (json_object_has_member (claims, "azp") && azp == NULL)
     {
-      set_claim_error (error, "azp", "is not this client");
+      set_claim_error (error, "azp", "is not a string");
+      return FALSE;
+    }
+  if (azp != NULL && strcmp (azp, client_id) != 0)
+    {
+      set_identity_error (error, "azp", "is not this client");
       return FALSE;
     }
   if (audiences > 1 && azp == NULL)
@@ -220,7 +245,7 @@ check_subject (JsonObject *claims, const char *expected, GError **error)
     }
   if (expected != NULL && strcmp (sub, expected) != 0)
     {
-      set_claim_error (error, "sub", "is not this account's subject");
+      set_identity_error (error, "sub", "is not this account's subject");
       return FALSE;
     }
   return TRUE;

@@ -23,9 +23,13 @@ typedef enum
    * have rotated its keys, so the caller may fetch the set again, once. */
   KEYHOLD_ID_TOKEN_ERROR_NO_KEY = 2,
   KEYHOLD_ID_TOKEN_ERROR_BAD_SIGNATURE = 3,
-  /* iss, aud, azp, exp, iat, nbf, nonce or sub is missing or wrong; the
-   * message names the claim. */
+  /* iss, aud, azp, exp, iat, nbf, nonce or sub is missing, malformed or
+   * out of time; the message names the claim. */
   KEYHOLD_ID_TOKEN_ERROR_CLAIM = 4,
+  /* A well-formed iss, aud, azp or sub names another issuer, client or
+   * subject: the token speaks for someone else. The message names the
+   * claim. */
+  KEYHOLD_ID_TOKEN_ERROR_OTHER_IDENTITY = 5,
 } KeyholdIdTokenError;
 
 GQuark keyhold_id_token_error_quark (void);

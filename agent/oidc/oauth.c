@@ -151,7 +151,8 @@ set_error_from_error_object (const char *body, gsize length, GError **error)
 void
 keyhold_oauth_set_error_from_answer (guint status, const char *body, gsize length, GError **error)
 {
-  if (status == 429 || (status >= 500 && status <= 599))
+  /* RFC 9110 §15.5.9, RFC 8470 §5.2, RFC 6585 §4: try again later. */
+  if (status == 408 || status == 425 || status == 429 || (status >= 500 && status <= 599))
     {
       g_set_error (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_TEMPORARILY_UNAVAILABLE,
                    "The provider is temporarily unavailable (HTTP %u)", status);
@@ -160,6 +161,12 @@ keyhold_oauth_set_error_from_answer (guint status, const char *body, gsize lengt
   if (status >= 400 && status <= 499 && length <= KEYHOLD_OAUTH_MAX_RESPONSE_BYTES
       && set_error_from_error_object (body, length, error))
     return;
+  if (status == 400 || status == 401 || status == 403)
+    {
+      g_set_error (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_REFUSED_WITHOUT_REASON,
+                   "The provider refused the request (HTTP %u) without saying why", status);
+      return;
+    }
 
   g_set_error (error, KEYHOLD_OAUTH_ERROR, KEYHOLD_OAUTH_ERROR_MALFORMED_RESPONSE,
                "The provider answered HTTP %u without an OAuth error", status);

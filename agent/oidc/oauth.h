@@ -37,14 +37,18 @@ typedef enum
   KEYHOLD_OAUTH_ERROR_EXPIRED_TOKEN = 7,
   KEYHOLD_OAUTH_ERROR_AUTHORIZATION_PENDING = 8,
   KEYHOLD_OAUTH_ERROR_SLOW_DOWN = 9,
-  /* "temporarily_unavailable" or "server_error", HTTP 429 or any 5xx: a
-   * transient failure that changes no sign-in state. */
+  /* "temporarily_unavailable" or "server_error", HTTP 408, 425, 429 or any
+   * 5xx: a transient failure that changes no sign-in state. */
   KEYHOLD_OAUTH_ERROR_TEMPORARILY_UNAVAILABLE = 10,
   /* The answer breaks the protocol: not JSON, a required member missing, a
    * token_type other than Bearer, an unexpected HTTP status. */
   KEYHOLD_OAUTH_ERROR_MALFORMED_RESPONSE = 11,
   /* Any other error code (the code is in the message). */
   KEYHOLD_OAUTH_ERROR_OTHER = 12,
+  /* HTTP 400, 401 or 403 without an RFC 6749 §5.2 error body: a refusal
+   * that does not say why. Some servers (Glewlwyd) answer a revoked or
+   * reused refresh token this way. */
+  KEYHOLD_OAUTH_ERROR_REFUSED_WITHOUT_REASON = 13,
 } KeyholdOAuthError;
 
 GQuark keyhold_oauth_error_quark (void);
@@ -123,10 +127,11 @@ KeyholdDeviceAuthorization *keyhold_oauth_parse_device_authorization (guint stat
                                                                       gsize length,
                                                                       GError **error);
 
-/* Sets @error for an answer that is not a success: 429 and 5xx give
- * TEMPORARILY_UNAVAILABLE; other 4xx with an RFC 6749 §5.2 JSON body give
- * the matching code, with the error and its sanitised error_description in
- * the message; anything else gives MALFORMED_RESPONSE. */
+/* Sets @error for an answer that is not a success: 408, 425, 429 and 5xx
+ * give TEMPORARILY_UNAVAILABLE; other 4xx with an RFC 6749 §5.2 JSON body
+ * give the matching code, with the error and its sanitised
+ * error_description in the message; 400, 401 and 403 without one give
+ * REFUSED_WITHOUT_REASON; anything else gives MALFORMED_RESPONSE. */
 void keyhold_oauth_set_error_from_answer (guint status,
                                           const char *body,
                                           gsize length,

@@ -150,8 +150,11 @@ complete_waiters (CachedDocument *entry, const GError *error)
   for (guint i = 0; i < waiters->len; i++)
     {
       GTask *task = waiters->pdata[i];
+      gboolean refetch = GPOINTER_TO_INT (g_task_get_task_data (task));
 
-      if (entry->document != NULL)
+      /* A caller that asked for a refetch already has the cached copy and
+       * found it wanting; it must learn that the fetch failed. */
+      if (entry->document != NULL && !(refetch && error != NULL))
         g_task_return_pointer (task, g_strdup (entry->document), g_free);
       else
         g_task_return_error (task, g_error_copy (error));
@@ -210,6 +213,7 @@ get_document_async (KeyholdProviderCache *cache,
       return;
     }
 
+  g_task_set_task_data (task, GINT_TO_POINTER (refetch), NULL);
   g_ptr_array_add (entry->waiters, g_steal_pointer (&task));
   if (entry->waiters->len > 1)
     return;

@@ -38,7 +38,8 @@ KeyholdProviderMetadata *keyhold_provider_cache_get_metadata_finish (KeyholdProv
                                                                      GError **error);
 
 /* @refetch asks for a network fetch even when a copy is cached: the provider
- * rotated its keys and an ID token names a kid the cached set lacks. */
+ * rotated its keys and an ID token names a kid the cached set lacks. If
+ * that fetch fails, the caller gets its error, not the cached copy. */
 void keyhold_provider_cache_get_jwks_async (KeyholdProviderCache *cache,
                                             const KeyholdProviderMetadata *metadata,
                                             gboolean refetch,

@@ -5,7 +5,6 @@
 
 #include "keyhold-contract.h"
 
-#include "accounts/token-request.h"
 #include "base/backoff.h"
 #include "base/url-policy.h"
 #include "net/http.h"
@@ -651,8 +650,10 @@ on_token (GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 get_token (Attempt *attempt)
 {
-  keyhold_account_get_token_async (attempt->account, NULL, "", KEYHOLD_TOKEN_DEFAULT_MIN_VALIDITY_S,
-                                   attempt->cancellable, on_token, attempt);
+  /* 0: the default for the token's lifetime, which a provider with
+   * short-lived tokens can meet, where a fixed 60 s would stall the queue. */
+  keyhold_account_get_token_async (attempt->account, NULL, "", 0, attempt->cancellable, on_token,
+                                   attempt);
 }
 
 static void watch_account (KeyholdOutbox *self, KeyholdAccount *account);

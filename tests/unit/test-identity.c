@@ -238,6 +238,7 @@ typedef struct
   gboolean done;
   JsonObject *claims;
   GError *error;
+  KeyholdIdentityFailure failure;
 } Outcome;
 
 static void
@@ -245,7 +246,7 @@ on_validated (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   Outcome *outcome = user_data;
 
-  outcome->claims = keyhold_identity_validate_finish (result, &outcome->error);
+  outcome->claims = keyhold_identity_validate_finish (result, &outcome->failure, &outcome->error);
   outcome->done = TRUE;
 }
 
@@ -296,12 +297,14 @@ assert_accepted (Outcome *outcome)
   json_object_unref (outcome->claims);
 }
 
+/* The account acts on the kind: only OTHER_IDENTITY ends a sign-in. */
 static void
-assert_rejected (Outcome *outcome)
+assert_rejected (Outcome *outcome, KeyholdIdentityFailure expected)
 {
   ck_assert_ptr_null (outcome->claims);
   ck_assert_msg (g_error_matches (outcome->error, KEYHOLD_ERROR, KEYHOLD_ERROR_PROVIDER_ERROR),
                  "%s", outcome->error != NULL ? outcome->error->message : "no error");
+  ck_assert_int_eq (outcome->failure, expected);
   g_clear_error (&outcome->error);
 }
 
@@ -332,11 +335,11 @@ START_TEST (test_claims_checked)
   set_up_provider (closed_port (), keys);
   token = make_token ("old", old_secret, "n-1");
   validate (token, "other-client", "n-1", NULL, &outcome);
-  assert_rejected (&outcome);
+  assert_rejected (&outcome, KEYHOLD_IDENTITY_OTHER_IDENTITY);
   validate (token, CLIENT_ID, "n-2", NULL, &outcome);
-  assert_rejected (&outcome);
+  assert_rejected (&outcome, KEYHOLD_IDENTITY_INVALID);
   validate (token, CLIENT_ID, NULL, "someone-else", &outcome);
-  assert_rejected (&outcome);
+  assert_rejected (&outcome, KEYHOLD_IDENTITY_OTHER_IDENTITY);
 }
 END_TEST
 
@@ -376,13 +379,15 @@ START_TEST (test_unknown_key_refetched_only_once)
   set_up_provider (server->port, stored);
   token = make_token ("new", new_secret, NULL);
   validate (token, CLIENT_ID, NULL, NULL, &outcome);
-  assert_rejected (&outcome);
+  assert_rejected (&outcome, KEYHOLD_IDENTITY_INVALID);
   ck_assert_int_eq (g_atomic_int_get (&server->requests), 1);
   test_server_free (server);
 }
 END_TEST
 
-/* Offline: the refetch fails and the stored set still decides. */
+/* Offline: the refetch for an unknown key fails. That says nothing about
+ * the token, so it is UNVERIFIED (transient), not INVALID; a stored key
+ * still works. */
 START_TEST (test_unknown_key_offline)
 {
   g_autofree char *stored = old_key_set ();
@@ -392,7 +397,7 @@ START_TEST (test_unknown_key_offline)
   set_up_provider (closed_port (), stored);
   token = make_token ("new", new_secret, NULL);
   validate (token, CLIENT_ID, NULL, NULL, &outcome);
-  assert_rejected (&outcome);
+  assert_rejected (&outcome, KEYHOLD_IDENTITY_UNVERIFIED);
 
   /* A key that is stored still works. */
   g_free (token);
@@ -421,7 +426,7 @@ START_TEST (test_stored_key_set_is_untrusted)
   set_up_provider (closed_port (), stored);
   token = make_token ("old", old_secret, NULL);
   validate (token, CLIENT_ID, NULL, NULL, &outcome);
-  assert_rejected (&outcome);
+  assert_rejected (&outcome, KEYHOLD_IDENTITY_UNVERIFIED);
 }
 END_TEST
 

@@ -325,7 +325,7 @@ END_TEST
 
 START_TEST (test_error_statuses)
 {
-  guint transient[] = { 429, 500, 502, 503, 504, 599 };
+  guint transient[] = { 408, 425, 429, 500, 502, 503, 504, 599 };
 
   for (gsize i = 0; i < G_N_ELEMENTS (transient); i++)
     {
@@ -335,10 +335,15 @@ START_TEST (test_error_statuses)
       assert_token_error (transient[i], "{\"error\":\"invalid_grant\"}",
                           KEYHOLD_OAUTH_ERROR_TEMPORARILY_UNAVAILABLE);
     }
-  assert_token_error (400, "<html>Bad Request</html>", KEYHOLD_OAUTH_ERROR_MALFORMED_RESPONSE);
-  assert_token_error (400, "{\"error\":42}", KEYHOLD_OAUTH_ERROR_MALFORMED_RESPONSE);
+  /* A refusal without an RFC 6749 §5.2 body (Glewlwyd answers a reused
+   * refresh token with a bare 400) is told apart from a broken answer. */
+  assert_token_error (400, "", KEYHOLD_OAUTH_ERROR_REFUSED_WITHOUT_REASON);
+  assert_token_error (401, "", KEYHOLD_OAUTH_ERROR_REFUSED_WITHOUT_REASON);
+  assert_token_error (403, "Forbidden", KEYHOLD_OAUTH_ERROR_REFUSED_WITHOUT_REASON);
+  assert_token_error (400, "<html>Bad Request</html>", KEYHOLD_OAUTH_ERROR_REFUSED_WITHOUT_REASON);
+  assert_token_error (400, "{\"error\":42}", KEYHOLD_OAUTH_ERROR_REFUSED_WITHOUT_REASON);
   assert_token_error (400, "{\"error_description\":\"no code\"}",
-                      KEYHOLD_OAUTH_ERROR_MALFORMED_RESPONSE);
+                      KEYHOLD_OAUTH_ERROR_REFUSED_WITHOUT_REASON);
   assert_token_error (404, "", KEYHOLD_OAUTH_ERROR_MALFORMED_RESPONSE);
   assert_token_error (302, "", KEYHOLD_OAUTH_ERROR_MALFORMED_RESPONSE);
   assert_token_error (204, "", KEYHOLD_OAUTH_ERROR_MALFORMED_RESPONSE);

@@ -92,12 +92,23 @@ END_TEST
 
 START_TEST (test_bounds_min_validity)
 {
+  gint64 hour_us = (gint64) 3600 * G_USEC_PER_SEC;
+
   assert_invalid (NULL, "", KEYHOLD_TOKEN_MAX_MIN_VALIDITY_S + 1);
   assert_invalid (NULL, "", G_MAXUINT);
-  ck_assert_int_eq (keyhold_token_request_min_validity_us (0),
+  /* 0: the default, or half the lifetime of a token that lives less than
+   * twice that. */
+  ck_assert_int_eq (keyhold_token_request_min_validity_us (0, hour_us),
                     (gint64) KEYHOLD_TOKEN_DEFAULT_MIN_VALIDITY_S * G_USEC_PER_SEC);
-  ck_assert_int_eq (keyhold_token_request_min_validity_us (1), G_USEC_PER_SEC);
-  ck_assert_int_eq (keyhold_token_request_min_validity_us (KEYHOLD_TOKEN_MAX_MIN_VALIDITY_S),
+  ck_assert_int_eq (keyhold_token_request_min_validity_us (0, 20 * G_USEC_PER_SEC),
+                    10 * G_USEC_PER_SEC);
+  ck_assert_int_eq (keyhold_token_request_min_validity_us (0, 0), 0);
+  ck_assert_int_eq (keyhold_token_request_min_validity_us (0, -1), 0);
+  /* An explicit value does not depend on the lifetime. */
+  ck_assert_int_eq (keyhold_token_request_min_validity_us (1, hour_us), G_USEC_PER_SEC);
+  ck_assert_int_eq (keyhold_token_request_min_validity_us (30, 20 * G_USEC_PER_SEC),
+                    30 * G_USEC_PER_SEC);
+  ck_assert_int_eq (keyhold_token_request_min_validity_us (KEYHOLD_TOKEN_MAX_MIN_VALIDITY_S, 0),
                     (gint64) KEYHOLD_TOKEN_MAX_MIN_VALIDITY_S * G_USEC_PER_SEC);
 }
 END_TEST
