@@ -176,7 +176,7 @@ keyhold_outbox_get_async (KeyholdOutbox *self,
       g_object_unref (task);
       return;
     }
-  keyhold_outbox_when_key_ready (self, task, finish_get);
+  keyhold_outbox_when_key_ready (self, task, 0, finish_get);
 }
 
 KeyholdOutboxItemInfo *
@@ -280,7 +280,7 @@ keyhold_outbox_list_async (KeyholdOutbox *self,
       g_object_unref (task);
       return;
     }
-  keyhold_outbox_when_key_ready (self, task, finish_list);
+  keyhold_outbox_when_key_ready (self, task, 0, finish_list);
 }
 
 GPtrArray *

@@ -148,7 +148,7 @@ keyhold_outbox_enqueue_async (KeyholdOutbox *self,
   data->request = keyhold_outbox_request_to_variant (request);
   g_task_set_task_data (task, data, (GDestroyNotify) enqueue_data_free);
 
-  keyhold_outbox_when_key_ready (self, g_steal_pointer (&task), seal_and_insert);
+  keyhold_outbox_when_key_ready (self, g_steal_pointer (&task), request_size, seal_and_insert);
 }
 
 char *

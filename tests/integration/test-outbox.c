@@ -1212,6 +1212,121 @@ START_TEST (test_missing_key_is_reported_and_rows_kept)
 }
 END_TEST
 
+/* ---- calls waiting for the key while the keyring prompts -------------------------------- */
+
+typedef struct
+{
+  GPtrArray *error_names;
+  guint answered;
+} KeyWaitReplies;
+
+static void
+on_key_wait_answered (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  KeyWaitReplies *replies = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply
+      = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+
+  g_ptr_array_add (replies->error_names,
+                   g_strdup (reply != NULL ? "success" : keyhold_test_error_name (error)));
+  replies->answered++;
+}
+
+static GSubprocess *
+start_stalled_prompter (GDataInputStream **out_output)
+{
+  g_autofree char *script = g_build_filename (g_getenv ("KEYHOLD_SOURCE_DIR"), "tests",
+                                              "integration", "stalled-prompter.py", NULL);
+  const char *argv[] = { g_getenv ("KEYHOLD_PYTHON"), script, NULL };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *ready = NULL;
+  GSubprocess *prompter;
+
+  prompter = keyhold_test_env_spawn (
+      env, argv, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
+  ck_assert_msg (prompter != NULL, "%s", error ? error->message : "");
+  *out_output = g_data_input_stream_new (g_subprocess_get_stdout_pipe (prompter));
+  ready = g_data_input_stream_read_line (*out_output, NULL, NULL, &error);
+  ck_assert_str_eq (ready, "ready");
+  return prompter;
+}
+
+static void
+lock_keyring (void)
+{
+  g_autoptr (GError) error = NULL;
+  const char *collection[] = { "/org/freedesktop/secrets/collection/login", NULL };
+  g_autoptr (GVariant) reply = g_dbus_connection_call_sync (
+      keyhold_test_env_get_bus (env), "org.freedesktop.secrets", "/org/freedesktop/secrets",
+      "org.freedesktop.Secret.Service", "Lock",
+      g_variant_new ("(@ao)", g_variant_new_objv (collection, -1)), G_VARIANT_TYPE ("(aoo)"),
+      G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, &error);
+
+  ck_assert_msg (reply != NULL, "%s", error ? error->message : "");
+}
+
+/* The agent asks for the outbox key at start, the keyring is locked and
+ * its unlock prompt is never answered. Calls that need the key wait a
+ * bounded time, and only so many of them at once. Locks the keyring for
+ * good: the last test. */
+START_TEST (test_calls_waiting_for_the_key_are_bounded)
+{
+  g_autofree char *url = api_url ("/api/quota");
+  g_autoptr (GSubprocess) prompter = NULL;
+  g_autoptr (GDataInputStream) prompter_output = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *prompt = NULL;
+  KeyWaitReplies replies = { g_ptr_array_new_with_free_func (g_free), 0 };
+  const guint calls = 24;
+  guint refused = 0, timed_out = 0;
+
+  ck_assert_int_eq (keyhold_test_env_stop_agent (env), 0);
+  prompter = start_stalled_prompter (&prompter_output);
+  lock_keyring ();
+  keyhold_test_env_start_agent (env, NULL);
+  /* The database records a key, so the agent asks for it now. */
+  prompt = g_data_input_stream_read_line (prompter_output, NULL, NULL, &error);
+  ck_assert_str_eq (prompt, "prompt");
+
+  /* 1 MiB each: 24 MiB waiting would be too much to hold. */
+  for (guint i = 0; i < calls; i++)
+    g_dbus_connection_call (
+        keyhold_test_env_get_bus (env), AGENT_NAME, AGENT_PATH, OUTBOX_INTERFACE, "Enqueue",
+        g_variant_new ("(ss@a{sv})", "quota", "locked", request_with_body_size (url, MIB)),
+        G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, on_key_wait_answered,
+        &replies);
+  while (replies.answered < calls)
+    g_main_context_iteration (NULL, TRUE);
+
+  /* Those over the cap are refused at once, before any of the others
+   * gives up waiting; the others fail with the reason, not by the
+   * caller's D-Bus timeout. */
+  for (guint i = 0; i < calls; i++)
+    {
+      const char *name = replies.error_names->pdata[i];
+
+      if (g_str_equal (name, "org.keyhold.Error.QuotaExceeded"))
+        {
+          ck_assert_msg (timed_out == 0, "a call was refused after another one timed out");
+          refused++;
+        }
+      else
+        {
+          ck_assert_str_eq (name, "org.keyhold.Error.Keyring");
+          timed_out++;
+        }
+    }
+  ck_assert_uint_gt (refused, 0);
+  ck_assert_uint_gt (timed_out, 0);
+
+  /* Gone, the prompter dismisses the prompt; the agent still stops cleanly. */
+  ck_assert (g_output_stream_close (g_subprocess_get_stdin_pipe (prompter), NULL, NULL));
+  ck_assert (g_subprocess_wait (prompter, NULL, NULL));
+  g_ptr_array_unref (replies.error_names);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -1234,6 +1349,8 @@ main (void)
   tcase_add_test (tcase, test_invalid_grant_pauses_until_sign_in);
   tcase_add_test (tcase, test_damaged_database_is_reported_and_left_alone);
   tcase_add_test (tcase, test_missing_key_is_reported_and_rows_kept);
+  /* Leaves the keyring locked: last. */
+  tcase_add_test (tcase, test_calls_waiting_for_the_key_are_bounded);
   suite_add_tcase (suite, tcase);
 
   env = keyhold_test_env_start (KEYHOLD_TEST_ENV_KEYRING | KEYHOLD_TEST_ENV_MOCK
