@@ -490,6 +490,43 @@ is_retryable_status (guint status)
   return status == 408 || status == 425 || status == 429 || (status >= 500 && status <= 599);
 }
 
+/* The reason an item keeps for a failed transfer. It is stored in the
+ * clear, so it names the URL's origin only: paths and queries can be
+ * personal data, and the HTTP module's messages carry the path. */
+static char *
+transfer_failure_reason (const char *url, const GError *error)
+{
+  g_autofree char *origin = keyhold_url_policy_origin (url, NULL);
+  const char *what = "the transfer failed";
+
+  if (error->domain == KEYHOLD_HTTP_ERROR)
+    switch ((KeyholdHttpError) error->code)
+      {
+      case KEYHOLD_HTTP_ERROR_CONNECT:
+        what = "could not connect";
+        break;
+      case KEYHOLD_HTTP_ERROR_ANSWER_LOST:
+        what = "the connection broke before a complete answer arrived";
+        break;
+      case KEYHOLD_HTTP_ERROR_TIMED_OUT:
+        what = "no complete answer in time";
+        break;
+      case KEYHOLD_HTTP_ERROR_TOO_LARGE:
+        what = "the response was too large";
+        break;
+      case KEYHOLD_HTTP_ERROR_TLS:
+        what = "no secure connection";
+        break;
+      case KEYHOLD_HTTP_ERROR_INVALID:
+        what = "the request cannot be sent";
+        break;
+      case KEYHOLD_HTTP_ERROR_FAILED:
+        break;
+      }
+  return g_strdup_printf ("The request to %s could not be completed: %s",
+                          origin != NULL ? origin : "the API", what);
+}
+
 static void get_token (Attempt *attempt);
 
 static void
@@ -510,7 +547,7 @@ on_response (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (response == NULL)
     {
-      reason = g_strdup_printf ("The request could not be completed: %s", error->message);
+      reason = transfer_failure_reason (attempt->url, error);
       if (g_error_matches (error, KEYHOLD_HTTP_ERROR, KEYHOLD_HTTP_ERROR_TOO_LARGE)
           || g_error_matches (error, KEYHOLD_HTTP_ERROR, KEYHOLD_HTTP_ERROR_INVALID))
         attempt_finish (attempt, KEYHOLD_OUTBOX_STATE_FAILED, NULL, reason);
@@ -770,6 +807,18 @@ watch_account (KeyholdOutbox *self, KeyholdAccount *account)
   watch->handler_id
       = g_signal_connect (account, "notify::state", G_CALLBACK (on_account_state), self);
   g_hash_table_replace (self->watches, g_strdup (name), watch);
+}
+
+void
+keyhold_outbox_account_added (KeyholdOutbox *self, KeyholdAccount *account)
+{
+  g_return_if_fail (KEYHOLD_IS_OUTBOX (self));
+
+  /* Its name may have queues left from an account of that name that was
+   * removed, waiting for a sign-in: one of the new account resumes them,
+   * and the subject check of each attempt keeps them from going out under
+   * another user. */
+  watch_account (self, account);
 }
 
 /* ---- replay and sweeps --------------------------------------------------------------- */

@@ -99,6 +99,10 @@ gboolean keyhold_outbox_cancel_finish (KeyholdOutbox *self, GAsyncResult *result
  * go now. */
 void keyhold_outbox_recheck (KeyholdOutbox *self);
 
+/* An account was added, possibly under the name of one that was removed
+ * while items of that name waited for a sign-in. */
+void keyhold_outbox_account_added (KeyholdOutbox *self, KeyholdAccount *account);
+
 const char *keyhold_outbox_get_storage_error (KeyholdOutbox *self);
 
 /* Whether any item is still to be sent: the agent must not exit on idle
