@@ -30,33 +30,33 @@ typedef struct
 
 GBytes *
 keyhold_outbox_seal_string (KeyholdOutbox *self,
-                            const char *id,
+                            const KeyholdOutboxItem *item,
                             KeyholdOutboxPart part,
                             const char *text)
 {
   g_autoptr (GBytes) plaintext = g_bytes_new_static (text, strlen (text));
 
-  return keyhold_outbox_crypto_seal (self->key, id, part, plaintext);
+  return keyhold_outbox_crypto_seal (self->key, item, part, plaintext);
 }
 
 /* Takes @value if it is floating. */
 GBytes *
 keyhold_outbox_seal_variant (KeyholdOutbox *self,
-                             const char *id,
+                             const KeyholdOutboxItem *item,
                              KeyholdOutboxPart part,
                              GVariant *value)
 {
   g_autoptr (GVariant) owned = g_variant_ref_sink (value);
   g_autoptr (GBytes) plaintext = g_variant_get_data_as_bytes (owned);
 
-  return keyhold_outbox_crypto_seal (self->key, id, part, plaintext);
+  return keyhold_outbox_crypto_seal (self->key, item, part, plaintext);
 }
 
 char *
-keyhold_outbox_open_string (KeyholdOutbox *self, const char *id, GBytes *sealed, GError **error)
+keyhold_outbox_open_url (KeyholdOutbox *self, const KeyholdOutboxItem *item, GError **error)
 {
-  g_autoptr (GBytes) plaintext
-      = keyhold_outbox_crypto_open (self->key, id, KEYHOLD_OUTBOX_PART_URL, sealed, error);
+  g_autoptr (GBytes) plaintext = keyhold_outbox_crypto_open (
+      self->key, item, KEYHOLD_OUTBOX_PART_URL, item->sealed_url, error);
   gsize length;
   const char *data;
 
@@ -70,13 +70,13 @@ keyhold_outbox_open_string (KeyholdOutbox *self, const char *id, GBytes *sealed,
  * is read as untrusted (GVariant checks it) in case a bug wrote nonsense. */
 GVariant *
 keyhold_outbox_open_variant (KeyholdOutbox *self,
-                             const char *id,
+                             const KeyholdOutboxItem *item,
                              KeyholdOutboxPart part,
                              const char *type,
                              GBytes *sealed,
                              GError **error)
 {
-  g_autoptr (GBytes) plaintext = keyhold_outbox_crypto_open (self->key, id, part, sealed, error);
+  g_autoptr (GBytes) plaintext = keyhold_outbox_crypto_open (self->key, item, part, sealed, error);
 
   if (plaintext == NULL)
     return NULL;

@@ -28,23 +28,22 @@ void keyhold_outbox_when_key_ready (KeyholdOutbox *self,
 /* Fails every call waiting for the key with @error. */
 void keyhold_outbox_fail_key_waiters (KeyholdOutbox *self, const GError *error);
 
+/* Sealing binds the part to @item (outbox-crypto.h): the URL first, then
+ * the other parts, which need @item's sealed_url. */
 GBytes *keyhold_outbox_seal_string (KeyholdOutbox *self,
-                                    const char *id,
+                                    const KeyholdOutboxItem *item,
                                     KeyholdOutboxPart part,
                                     const char *text);
 /* Takes @value if it is floating. */
 GBytes *keyhold_outbox_seal_variant (KeyholdOutbox *self,
-                                     const char *id,
+                                     const KeyholdOutboxItem *item,
                                      KeyholdOutboxPart part,
                                      GVariant *value);
-/* Opens a sealed URL. */
-char *keyhold_outbox_open_string (KeyholdOutbox *self,
-                                  const char *id,
-                                  GBytes *sealed,
-                                  GError **error);
+/* Opens @item's sealed URL. */
+char *keyhold_outbox_open_url (KeyholdOutbox *self, const KeyholdOutboxItem *item, GError **error);
 /* Returns a full reference to a value of @type. */
 GVariant *keyhold_outbox_open_variant (KeyholdOutbox *self,
-                                       const char *id,
+                                       const KeyholdOutboxItem *item,
                                        KeyholdOutboxPart part,
                                        const char *type,
                                        GBytes *sealed,

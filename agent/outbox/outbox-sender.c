@@ -390,7 +390,9 @@ attempt_end (Attempt *attempt)
 }
 
 static GBytes *
-seal_response (KeyholdOutbox *self, const char *id, const KeyholdHttpResponse *response)
+seal_response (KeyholdOutbox *self,
+               const KeyholdOutboxItem *item,
+               const KeyholdHttpResponse *response)
 {
   gsize length = 0;
   const char *body = "";
@@ -408,7 +410,7 @@ seal_response (KeyholdOutbox *self, const char *id, const KeyholdHttpResponse *r
       "(@a(ss)@ayb)",
       keyhold_outbox_headers_variant (response->header_names, response->header_values),
       g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, body, length, 1), truncated);
-  return keyhold_outbox_seal_variant (self, id, KEYHOLD_OUTBOX_PART_RESPONSE, value);
+  return keyhold_outbox_seal_variant (self, item, KEYHOLD_OUTBOX_PART_RESPONSE, value);
 }
 
 static void
@@ -427,7 +429,7 @@ attempt_finish (Attempt *attempt,
     {
       change.status = (int) response->status;
       head->status = change.status;
-      change.sealed_response = sealed = seal_response (queue->outbox, head->id, response);
+      change.sealed_response = sealed = seal_response (queue->outbox, head, response);
     }
   queue_write (attempt_end (attempt), &change, FALSE);
 }
@@ -446,7 +448,7 @@ attempt_wait (Attempt *attempt, const KeyholdHttpResponse *response, const char 
     {
       change.status = (int) response->status;
       head->status = change.status;
-      change.sealed_response = sealed = seal_response (queue->outbox, head->id, response);
+      change.sealed_response = sealed = seal_response (queue->outbox, head, response);
     }
   queue->network_backoff = FALSE;
   queue->failures = 0;
@@ -478,7 +480,7 @@ attempt_retry (Attempt *attempt,
     {
       change.status = (int) response->status;
       head->status = change.status;
-      change.sealed_response = sealed = seal_response (queue->outbox, head->id, response);
+      change.sealed_response = sealed = seal_response (queue->outbox, head, response);
     }
   queue->network_backoff = network;
   queue_write (attempt_end (attempt), &change, FALSE);
@@ -695,11 +697,11 @@ attempt_open_request (Attempt *attempt, GError **error)
   KeyholdOutbox *self = attempt->queue->outbox;
   KeyholdOutboxItem *head = attempt->queue->head;
 
-  attempt->url = keyhold_outbox_open_string (self, head->id, head->sealed_url, error);
+  attempt->url = keyhold_outbox_open_url (self, head, error);
   if (attempt->url == NULL)
     return FALSE;
   attempt->request
-      = keyhold_outbox_open_variant (self, head->id, KEYHOLD_OUTBOX_PART_REQUEST,
+      = keyhold_outbox_open_variant (self, head, KEYHOLD_OUTBOX_PART_REQUEST,
                                      KEYHOLD_OUTBOX_REQUEST_TYPE, head->sealed_request, error);
   return attempt->request != NULL;
 }

@@ -89,10 +89,9 @@ seal_and_insert (KeyholdOutbox *self, GTask *task)
   EnqueueData *data = g_task_get_task_data (task);
   KeyholdOutboxItem *item = data->item;
 
-  item->sealed_url
-      = keyhold_outbox_seal_string (self, item->id, KEYHOLD_OUTBOX_PART_URL, data->url);
+  item->sealed_url = keyhold_outbox_seal_string (self, item, KEYHOLD_OUTBOX_PART_URL, data->url);
   item->sealed_request
-      = keyhold_outbox_seal_variant (self, item->id, KEYHOLD_OUTBOX_PART_REQUEST, data->request);
+      = keyhold_outbox_seal_variant (self, item, KEYHOLD_OUTBOX_PART_REQUEST, data->request);
   keyhold_outbox_store_insert_async (self->store, g_steal_pointer (&data->item), NULL, on_inserted,
                                      task);
 }
