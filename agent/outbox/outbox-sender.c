@@ -696,13 +696,17 @@ attempt_open_request (Attempt *attempt, GError **error)
 {
   KeyholdOutbox *self = attempt->queue->outbox;
   KeyholdOutboxItem *head = attempt->queue->head;
+  g_autoptr (GBytes) sealed_request = NULL;
 
   attempt->url = keyhold_outbox_open_url (self, head, error);
   if (attempt->url == NULL)
     return FALSE;
-  attempt->request
-      = keyhold_outbox_open_variant (self, head, KEYHOLD_OUTBOX_PART_REQUEST,
-                                     KEYHOLD_OUTBOX_REQUEST_TYPE, head->sealed_request, error);
+  /* Read now, not kept with the head: a waiting queue holds no request. */
+  sealed_request = keyhold_outbox_store_get_request (self->store, head->id, error);
+  if (sealed_request == NULL)
+    return FALSE;
+  attempt->request = keyhold_outbox_open_variant (
+      self, head, KEYHOLD_OUTBOX_PART_REQUEST, KEYHOLD_OUTBOX_REQUEST_TYPE, sealed_request, error);
   return attempt->request != NULL;
 }
 

@@ -174,6 +174,8 @@ keyhold_outbox_new (KeyholdContext *context, KeyholdAccounts *accounts)
   const KeyholdOutboxQuota quota = {
     KEYHOLD_OUTBOX_MAX_ITEMS_PER_OWNER,
     KEYHOLD_OUTBOX_MAX_BYTES_PER_OWNER,
+    KEYHOLD_OUTBOX_MAX_ITEMS,
+    KEYHOLD_OUTBOX_MAX_BYTES,
   };
   KeyholdOutbox *self = g_object_new (KEYHOLD_TYPE_OUTBOX, NULL);
   g_autoptr (GBytes) fingerprint = NULL;
