@@ -97,6 +97,9 @@ on_account_added (KeyholdAccount *account, gpointer user_data)
 
   g_signal_connect (account, "failure", G_CALLBACK (log_account_failure), NULL);
   g_dbus_object_manager_server_export (self->object_manager, object);
+  /* NULL for the accounts there at start, before the outbox exists. */
+  if (self->outbox != NULL)
+    keyhold_outbox_account_added (self->outbox, account);
 }
 
 static void

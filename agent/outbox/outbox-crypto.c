@@ -31,16 +31,66 @@ part_name (KeyholdOutboxPart part)
     }
 }
 
-/* "ITEM-ID\0PART": the NUL keeps ("ab", "c…") and ("a", "bc…") apart. */
+/* Format 1, in databases written before format 2: "ITEM-ID\0PART". The
+ * NUL keeps ("ab", "c…") and ("a", "bc…") apart. */
 static GByteArray *
-associated_data (const char *item_id, KeyholdOutboxPart part)
+legacy_associated_data (const KeyholdOutboxItem *item, KeyholdOutboxPart part)
 {
   GByteArray *data = g_byte_array_new ();
   const char *name = part_name (part);
 
-  g_byte_array_append (data, (const guint8 *) item_id, strlen (item_id) + 1);
+  g_byte_array_append (data, (const guint8 *) item->id, strlen (item->id) + 1);
   g_byte_array_append (data, (const guint8 *) name, strlen (name));
   return data;
+}
+
+static void
+append_field (GByteArray *data, const void *field, gsize length)
+{
+  guint32 length_be = GUINT32_TO_BE ((guint32) length);
+
+  g_byte_array_append (data, (const guint8 *) &length_be, sizeof length_be);
+  g_byte_array_append (data, field, (guint) length);
+}
+
+static void
+append_string (GByteArray *data, const char *string)
+{
+  append_field (data, string, strlen (string));
+}
+
+/* Format 2: a tag, then every field as a 32-bit big-endian length and its
+ * bytes. The sealed URL binds the other parts to the row's URL. */
+static GByteArray *
+associated_data (const KeyholdOutboxItem *item, KeyholdOutboxPart part)
+{
+  static const char tag[] = "keyhold outbox item 2";
+  GByteArray *data = g_byte_array_new ();
+  gsize url_length = 0;
+  const void *url = NULL;
+
+  if (part != KEYHOLD_OUTBOX_PART_URL)
+    url = g_bytes_get_data (item->sealed_url, &url_length);
+  g_byte_array_append (data, (const guint8 *) tag, sizeof tag);
+  append_string (data, part_name (part));
+  append_string (data, item->id);
+  append_string (data, item->owner);
+  append_string (data, item->account);
+  append_string (data, item->queue);
+  append_string (data, item->subject);
+  append_string (data, item->method);
+  append_string (data, item->idempotency_key);
+  append_field (data, url != NULL ? url : "", url_length);
+  return data;
+}
+
+static gboolean
+item_bindable (const KeyholdOutboxItem *item, KeyholdOutboxPart part)
+{
+  return item != NULL && item->id != NULL && item->owner != NULL && item->account != NULL
+         && item->queue != NULL && item->subject != NULL && item->method != NULL
+         && item->idempotency_key != NULL
+         && (part == KEYHOLD_OUTBOX_PART_URL || item->sealed_url != NULL);
 }
 
 static gboolean
@@ -51,7 +101,7 @@ key_usable (const KeyholdSecret *key)
 
 GBytes *
 keyhold_outbox_crypto_seal (const KeyholdSecret *key,
-                            const char *item_id,
+                            const KeyholdOutboxItem *item,
                             KeyholdOutboxPart part,
                             GBytes *plaintext)
 {
@@ -62,11 +112,11 @@ keyhold_outbox_crypto_seal (const KeyholdSecret *key,
   unsigned long long ciphertext_length;
 
   g_return_val_if_fail (key_usable (key), NULL);
-  g_return_val_if_fail (item_id != NULL, NULL);
+  g_return_val_if_fail (item_bindable (item, part), NULL);
   g_return_val_if_fail (plaintext != NULL, NULL);
 
   message = g_bytes_get_data (plaintext, &message_length);
-  ad = associated_data (item_id, part);
+  ad = associated_data (item, part);
   sealed = g_malloc (NONCE_BYTES + message_length + TAG_BYTES);
   randombytes_buf (sealed, NONCE_BYTES);
   crypto_aead_xchacha20poly1305_ietf_encrypt (sealed + NONCE_BYTES, &ciphertext_length, message,
@@ -75,21 +125,36 @@ keyhold_outbox_crypto_seal (const KeyholdSecret *key,
   return g_bytes_new_take (sealed, NONCE_BYTES + ciphertext_length);
 }
 
+static gboolean
+open_with (const KeyholdSecret *key,
+           GByteArray *ad,
+           const guint8 *data,
+           gsize length,
+           guint8 *plaintext,
+           unsigned long long *out_length)
+{
+  g_autoptr (GByteArray) owned_ad = ad;
+
+  return crypto_aead_xchacha20poly1305_ietf_decrypt (
+             plaintext, out_length, NULL, data + NONCE_BYTES, length - NONCE_BYTES, ad->data,
+             ad->len, data, (const guint8 *) keyhold_secret_get (key))
+         == 0;
+}
+
 GBytes *
 keyhold_outbox_crypto_open (const KeyholdSecret *key,
-                            const char *item_id,
+                            const KeyholdOutboxItem *item,
                             KeyholdOutboxPart part,
                             GBytes *sealed,
                             GError **error)
 {
-  g_autoptr (GByteArray) ad = NULL;
   g_autofree guint8 *plaintext = NULL;
   const guint8 *data;
   gsize length;
   unsigned long long plaintext_length;
 
   g_return_val_if_fail (key_usable (key), NULL);
-  g_return_val_if_fail (item_id != NULL, NULL);
+  g_return_val_if_fail (item_bindable (item, part), NULL);
   g_return_val_if_fail (sealed != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
@@ -97,21 +162,22 @@ keyhold_outbox_crypto_open (const KeyholdSecret *key,
   if (length < NONCE_BYTES + TAG_BYTES)
     {
       g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_STORAGE,
-                   "The stored %s of item %s is truncated", part_name (part), item_id);
+                   "The stored %s of item %s is truncated", part_name (part), item->id);
       return NULL;
     }
 
-  ad = associated_data (item_id, part);
-  /* One spare byte: g_malloc (0) would return NULL for an empty message. */
+  /* One spare byte: g_malloc (0) would return NULL for an empty message.
+   * Blobs of format 1 still open (see the header), and only with the
+   * weaker binding they were sealed with: neither format's associated
+   * data can pass for the other's. */
   plaintext = g_malloc (length - NONCE_BYTES - TAG_BYTES + 1);
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt (
-          plaintext, &plaintext_length, NULL, data + NONCE_BYTES, length - NONCE_BYTES, ad->data,
-          ad->len, data, (const guint8 *) keyhold_secret_get (key))
-      != 0)
+  if (!open_with (key, associated_data (item, part), data, length, plaintext, &plaintext_length)
+      && !open_with (key, legacy_associated_data (item, part), data, length, plaintext,
+                     &plaintext_length))
     {
       g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_STORAGE,
                    "The stored %s of item %s is damaged or belongs elsewhere", part_name (part),
-                   item_id);
+                   item->id);
       return NULL;
     }
   return g_bytes_new_take (g_steal_pointer (&plaintext), plaintext_length);

@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 
 #include "base/secret.h"
+#include "outbox/outbox-store.h"
 
 G_BEGIN_DECLS
 
@@ -11,8 +12,17 @@ G_BEGIN_DECLS
  * XChaCha20-Poly1305 (IETF) with one 256-bit key that lives only in the
  * keyring and, while the agent runs, in guarded memory. A sealed blob is
  * the random 192-bit nonce followed by the ciphertext and its tag. The
- * associated data binds each blob to its item and to the part of the item
- * it holds, so blobs cannot be swapped between rows or columns.
+ * associated data binds each blob to the part of the item it holds and to
+ * what the row keeps in the clear and never changes: id, owner, account,
+ * queue, subject, method and Idempotency-Key; the request and the response
+ * also to the sealed URL. So blobs cannot be swapped between rows or
+ * columns, nor the clear columns between rows, without open () failing.
+ *
+ * That is format 2 of the associated data. Databases written before it
+ * hold blobs of format 1 (item id and part only); open () still accepts
+ * those, with the binding they were made with, so that an upgrade loses
+ * no queued work. Every blob sealed from then on is format 2, and such
+ * rows finish and are deleted in time (max_age, then the retention).
  *
  * Failures are KEYHOLD_ERROR_STORAGE (or KEYHOLD_ERROR_KEYRING from the
  * keyring); messages never contain key material or plaintext. */
@@ -26,14 +36,16 @@ typedef enum
   KEYHOLD_OUTBOX_PART_RESPONSE = 2,
 } KeyholdOutboxPart;
 
+/* @item's id, owner, account, queue, subject, method and
+ * idempotency_key are bound, and its sealed_url unless @part is the URL. */
 GBytes *keyhold_outbox_crypto_seal (const KeyholdSecret *key,
-                                    const char *item_id,
+                                    const KeyholdOutboxItem *item,
                                     KeyholdOutboxPart part,
                                     GBytes *plaintext);
-/* Fails when @sealed was not made by seal () with the same key, item id
- * and part, or was altered since. */
+/* Fails when @sealed was not made by seal () with the same key, part and
+ * bound fields of @item, or was altered since. */
 GBytes *keyhold_outbox_crypto_open (const KeyholdSecret *key,
-                                    const char *item_id,
+                                    const KeyholdOutboxItem *item,
                                     KeyholdOutboxPart part,
                                     GBytes *sealed,
                                     GError **error);

@@ -8,43 +8,55 @@
 #include "outbox/outbox-crypto.h"
 #include "outbox/outbox-key.h"
 
+/* Calls wait for the key while the keyring may be showing an unlock
+ * prompt, which nobody may ever answer. Each holds its request (up to a
+ * megabyte) meanwhile, so the wait has a deadline, about as long as a
+ * D-Bus caller waits for its answer by default, and the waiting calls a
+ * cap in number and bytes (ARCHITECTURE.md, invariant 10). */
+#define KEY_WAIT_TIMEOUT_S 25
+#define KEY_WAIT_MAX_CALLS 256
+#define KEY_WAIT_MAX_BYTES ((gsize) 16 * 1024 * 1024)
+
 typedef struct
 {
+  KeyholdOutbox *outbox;
   GTask *task;
   KeyholdOutboxKeyReadyFunc func;
+  gsize bytes;
+  guint timeout_id;
 } KeyWaiter;
 
 /* ---- sealing ---------------------------------------------------------------------- */
 
 GBytes *
 keyhold_outbox_seal_string (KeyholdOutbox *self,
-                            const char *id,
+                            const KeyholdOutboxItem *item,
                             KeyholdOutboxPart part,
                             const char *text)
 {
   g_autoptr (GBytes) plaintext = g_bytes_new_static (text, strlen (text));
 
-  return keyhold_outbox_crypto_seal (self->key, id, part, plaintext);
+  return keyhold_outbox_crypto_seal (self->key, item, part, plaintext);
 }
 
 /* Takes @value if it is floating. */
 GBytes *
 keyhold_outbox_seal_variant (KeyholdOutbox *self,
-                             const char *id,
+                             const KeyholdOutboxItem *item,
                              KeyholdOutboxPart part,
                              GVariant *value)
 {
   g_autoptr (GVariant) owned = g_variant_ref_sink (value);
   g_autoptr (GBytes) plaintext = g_variant_get_data_as_bytes (owned);
 
-  return keyhold_outbox_crypto_seal (self->key, id, part, plaintext);
+  return keyhold_outbox_crypto_seal (self->key, item, part, plaintext);
 }
 
 char *
-keyhold_outbox_open_string (KeyholdOutbox *self, const char *id, GBytes *sealed, GError **error)
+keyhold_outbox_open_url (KeyholdOutbox *self, const KeyholdOutboxItem *item, GError **error)
 {
-  g_autoptr (GBytes) plaintext
-      = keyhold_outbox_crypto_open (self->key, id, KEYHOLD_OUTBOX_PART_URL, sealed, error);
+  g_autoptr (GBytes) plaintext = keyhold_outbox_crypto_open (
+      self->key, item, KEYHOLD_OUTBOX_PART_URL, item->sealed_url, error);
   gsize length;
   const char *data;
 
@@ -58,13 +70,13 @@ keyhold_outbox_open_string (KeyholdOutbox *self, const char *id, GBytes *sealed,
  * is read as untrusted (GVariant checks it) in case a bug wrote nonsense. */
 GVariant *
 keyhold_outbox_open_variant (KeyholdOutbox *self,
-                             const char *id,
+                             const KeyholdOutboxItem *item,
                              KeyholdOutboxPart part,
                              const char *type,
                              GBytes *sealed,
                              GError **error)
 {
-  g_autoptr (GBytes) plaintext = keyhold_outbox_crypto_open (self->key, id, part, sealed, error);
+  g_autoptr (GBytes) plaintext = keyhold_outbox_crypto_open (self->key, item, part, sealed, error);
 
   if (plaintext == NULL)
     return NULL;
@@ -83,17 +95,48 @@ on_key_retry (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* Takes @waiter out of the queue; the caller completes its task. */
+static GTask *
+key_waiter_remove (KeyWaiter *waiter)
+{
+  KeyholdOutbox *self = waiter->outbox;
+  GTask *task = waiter->task;
+
+  g_queue_remove (&self->key_waiters, waiter);
+  self->key_waiting_bytes -= waiter->bytes;
+  g_clear_handle_id (&waiter->timeout_id, g_source_remove);
+  g_free (waiter);
+  return task;
+}
+
 void
 keyhold_outbox_fail_key_waiters (KeyholdOutbox *self, const GError *error)
 {
   KeyWaiter *waiter;
 
-  while ((waiter = g_queue_pop_head (&self->key_waiters)) != NULL)
+  while ((waiter = g_queue_peek_head (&self->key_waiters)) != NULL)
     {
-      g_task_return_error (waiter->task, g_error_copy (error));
-      g_object_unref (waiter->task);
-      g_free (waiter);
+      GTask *task = key_waiter_remove (waiter);
+
+      g_task_return_error (task, g_error_copy (error));
+      g_object_unref (task);
     }
+}
+
+static gboolean
+on_key_wait_timeout (gpointer user_data)
+{
+  KeyWaiter *waiter = user_data;
+  GTask *task;
+
+  waiter->timeout_id = 0;
+  task = key_waiter_remove (waiter);
+  g_task_return_new_error (task, KEYHOLD_ERROR, KEYHOLD_ERROR_KEYRING,
+                           "The outbox key could not be read from the keyring within %u s; "
+                           "if the keyring asks to be unlocked, unlock it and try again",
+                           KEY_WAIT_TIMEOUT_S);
+  g_object_unref (task);
+  return G_SOURCE_REMOVE;
 }
 
 /* The fingerprint goes to the database before anything is sealed with
@@ -149,10 +192,11 @@ on_key_loaded (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   keyhold_outbox_set_error_field (self, &self->key_error, NULL);
-  while ((waiter = g_queue_pop_head (&self->key_waiters)) != NULL)
+  while ((waiter = g_queue_peek_head (&self->key_waiters)) != NULL)
     {
-      waiter->func (self, waiter->task);
-      g_free (waiter);
+      KeyholdOutboxKeyReadyFunc func = waiter->func;
+
+      func (self, key_waiter_remove (waiter));
     }
   self->key_ready (self);
 }
@@ -179,7 +223,10 @@ keyhold_outbox_load_key (KeyholdOutbox *self)
 
 /* Takes @task. The store must be usable. */
 void
-keyhold_outbox_when_key_ready (KeyholdOutbox *self, GTask *task, KeyholdOutboxKeyReadyFunc func)
+keyhold_outbox_when_key_ready (KeyholdOutbox *self,
+                               GTask *task,
+                               gsize bytes,
+                               KeyholdOutboxKeyReadyFunc func)
 {
   KeyWaiter *waiter;
 
@@ -188,9 +235,24 @@ keyhold_outbox_when_key_ready (KeyholdOutbox *self, GTask *task, KeyholdOutboxKe
       func (self, task);
       return;
     }
+  bytes += KEYHOLD_OUTBOX_ITEM_OVERHEAD_BYTES;
+  if (g_queue_get_length (&self->key_waiters) >= KEY_WAIT_MAX_CALLS
+      || bytes > KEY_WAIT_MAX_BYTES - self->key_waiting_bytes)
+    {
+      g_task_return_new_error (task, KEYHOLD_ERROR, KEYHOLD_ERROR_QUOTA_EXCEEDED,
+                               "Too many calls are waiting for the outbox key (at most %u, "
+                               "%" G_GSIZE_FORMAT " MiB); is the keyring waiting to be unlocked?",
+                               KEY_WAIT_MAX_CALLS, KEY_WAIT_MAX_BYTES / (1024 * 1024));
+      g_object_unref (task);
+      return;
+    }
   waiter = g_new0 (KeyWaiter, 1);
+  waiter->outbox = self;
   waiter->task = task;
   waiter->func = func;
+  waiter->bytes = bytes;
+  waiter->timeout_id = g_timeout_add_seconds (KEY_WAIT_TIMEOUT_S, on_key_wait_timeout, waiter);
+  self->key_waiting_bytes += bytes;
   g_queue_push_tail (&self->key_waiters, waiter);
   keyhold_outbox_load_key (self);
 }

@@ -17,30 +17,33 @@ typedef void (*KeyholdOutboxKeyReadyFunc) (KeyholdOutbox *self, GTask *task);
 /* Starts loading the key unless it is loaded or loading, or there is no
  * store. A failure sets key_error and tries again later. */
 void keyhold_outbox_load_key (KeyholdOutbox *self);
-/* Takes @task. The store must be usable. */
+/* Takes @task. The store must be usable. @bytes is what the call holds
+ * while it waits (its request). A call waits a bounded time, then fails
+ * with KEYHOLD_ERROR_KEYRING; beyond a cap on the waiting calls and their
+ * bytes it fails at once with KEYHOLD_ERROR_QUOTA_EXCEEDED. */
 void keyhold_outbox_when_key_ready (KeyholdOutbox *self,
                                     GTask *task,
+                                    gsize bytes,
                                     KeyholdOutboxKeyReadyFunc func);
 /* Fails every call waiting for the key with @error. */
 void keyhold_outbox_fail_key_waiters (KeyholdOutbox *self, const GError *error);
 
+/* Sealing binds the part to @item (outbox-crypto.h): the URL first, then
+ * the other parts, which need @item's sealed_url. */
 GBytes *keyhold_outbox_seal_string (KeyholdOutbox *self,
-                                    const char *id,
+                                    const KeyholdOutboxItem *item,
                                     KeyholdOutboxPart part,
                                     const char *text);
 /* Takes @value if it is floating. */
 GBytes *keyhold_outbox_seal_variant (KeyholdOutbox *self,
-                                     const char *id,
+                                     const KeyholdOutboxItem *item,
                                      KeyholdOutboxPart part,
                                      GVariant *value);
-/* Opens a sealed URL. */
-char *keyhold_outbox_open_string (KeyholdOutbox *self,
-                                  const char *id,
-                                  GBytes *sealed,
-                                  GError **error);
+/* Opens @item's sealed URL. */
+char *keyhold_outbox_open_url (KeyholdOutbox *self, const KeyholdOutboxItem *item, GError **error);
 /* Returns a full reference to a value of @type. */
 GVariant *keyhold_outbox_open_variant (KeyholdOutbox *self,
-                                       const char *id,
+                                       const KeyholdOutboxItem *item,
                                        KeyholdOutboxPart part,
                                        const char *type,
                                        GBytes *sealed,

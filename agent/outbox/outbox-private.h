@@ -37,6 +37,7 @@ struct _KeyholdOutbox
   guint key_retry_id;
   /* KeyWaiter: calls that wait for the key */
   GQueue key_waiters;
+  gsize key_waiting_bytes;
   /* Runs each time the key is loaded, after the calls that waited for it:
    * replay (outbox-sender.c), which the key's part does not know. */
   void (*key_ready) (KeyholdOutbox *self);

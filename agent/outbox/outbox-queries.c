@@ -38,7 +38,7 @@ item_info (KeyholdOutbox *self, const KeyholdOutboxItem *item, GError **error)
 {
   g_autoptr (KeyholdOutboxItemInfo) info = g_new0 (KeyholdOutboxItemInfo, 1);
 
-  info->url = keyhold_outbox_open_string (self, item->id, item->sealed_url, error);
+  info->url = keyhold_outbox_open_url (self, item, error);
   if (info->url == NULL)
     return NULL;
   info->id = g_strdup (item->id);
@@ -59,7 +59,10 @@ item_info (KeyholdOutbox *self, const KeyholdOutboxItem *item, GError **error)
 }
 
 static gboolean
-add_response (KeyholdOutbox *self, KeyholdOutboxItemInfo *info, GBytes *sealed, GError **error)
+add_response (KeyholdOutbox *self,
+              KeyholdOutboxItemInfo *info,
+              const KeyholdOutboxItem *item,
+              GError **error)
 {
   g_autoptr (GVariant) response = NULL;
   g_autoptr (GVariant) headers = NULL;
@@ -67,8 +70,8 @@ add_response (KeyholdOutbox *self, KeyholdOutboxItemInfo *info, GBytes *sealed, 
   GVariantIter iter;
   const char *name, *value;
 
-  response = keyhold_outbox_open_variant (self, info->id, KEYHOLD_OUTBOX_PART_RESPONSE,
-                                          RESPONSE_TYPE, sealed, error);
+  response = keyhold_outbox_open_variant (self, item, KEYHOLD_OUTBOX_PART_RESPONSE, RESPONSE_TYPE,
+                                          item->sealed_response, error);
   if (response == NULL)
     return FALSE;
   headers = g_variant_get_child_value (response, 0);
@@ -136,7 +139,7 @@ get_info (KeyholdOutbox *self, const char *owner, const char *id, GError **error
   info = item_info (self, item, error);
   if (info == NULL)
     return NULL;
-  if (item->sealed_response != NULL && !add_response (self, info, item->sealed_response, error))
+  if (item->sealed_response != NULL && !add_response (self, info, item, error))
     return NULL;
   return g_steal_pointer (&info);
 }
@@ -176,7 +179,7 @@ keyhold_outbox_get_async (KeyholdOutbox *self,
       g_object_unref (task);
       return;
     }
-  keyhold_outbox_when_key_ready (self, task, finish_get);
+  keyhold_outbox_when_key_ready (self, task, 0, finish_get);
 }
 
 KeyholdOutboxItemInfo *
@@ -280,7 +283,7 @@ keyhold_outbox_list_async (KeyholdOutbox *self,
       g_object_unref (task);
       return;
     }
-  keyhold_outbox_when_key_ready (self, task, finish_list);
+  keyhold_outbox_when_key_ready (self, task, 0, finish_list);
 }
 
 GPtrArray *

@@ -389,7 +389,9 @@ attempt_end (Attempt *attempt)
 }
 
 static GBytes *
-seal_response (KeyholdOutbox *self, const char *id, const KeyholdHttpResponse *response)
+seal_response (KeyholdOutbox *self,
+               const KeyholdOutboxItem *item,
+               const KeyholdHttpResponse *response)
 {
   gsize length = 0;
   const char *body = "";
@@ -407,7 +409,7 @@ seal_response (KeyholdOutbox *self, const char *id, const KeyholdHttpResponse *r
       "(@a(ss)@ayb)",
       keyhold_outbox_headers_variant (response->header_names, response->header_values),
       g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, body, length, 1), truncated);
-  return keyhold_outbox_seal_variant (self, id, KEYHOLD_OUTBOX_PART_RESPONSE, value);
+  return keyhold_outbox_seal_variant (self, item, KEYHOLD_OUTBOX_PART_RESPONSE, value);
 }
 
 static void
@@ -426,7 +428,7 @@ attempt_finish (Attempt *attempt,
     {
       change.status = (int) response->status;
       head->status = change.status;
-      change.sealed_response = sealed = seal_response (queue->outbox, head->id, response);
+      change.sealed_response = sealed = seal_response (queue->outbox, head, response);
     }
   queue_write (attempt_end (attempt), &change, FALSE);
 }
@@ -445,7 +447,7 @@ attempt_wait (Attempt *attempt, const KeyholdHttpResponse *response, const char 
     {
       change.status = (int) response->status;
       head->status = change.status;
-      change.sealed_response = sealed = seal_response (queue->outbox, head->id, response);
+      change.sealed_response = sealed = seal_response (queue->outbox, head, response);
     }
   queue->network_backoff = FALSE;
   queue->failures = 0;
@@ -477,7 +479,7 @@ attempt_retry (Attempt *attempt,
     {
       change.status = (int) response->status;
       head->status = change.status;
-      change.sealed_response = sealed = seal_response (queue->outbox, head->id, response);
+      change.sealed_response = sealed = seal_response (queue->outbox, head, response);
     }
   queue->network_backoff = network;
   queue_write (attempt_end (attempt), &change, FALSE);
@@ -487,6 +489,43 @@ static gboolean
 is_retryable_status (guint status)
 {
   return status == 408 || status == 425 || status == 429 || (status >= 500 && status <= 599);
+}
+
+/* The reason an item keeps for a failed transfer. It is stored in the
+ * clear, so it names the URL's origin only: paths and queries can be
+ * personal data, and the HTTP module's messages carry the path. */
+static char *
+transfer_failure_reason (const char *url, const GError *error)
+{
+  g_autofree char *origin = keyhold_url_policy_origin (url, NULL);
+  const char *what = "the transfer failed";
+
+  if (error->domain == KEYHOLD_HTTP_ERROR)
+    switch ((KeyholdHttpError) error->code)
+      {
+      case KEYHOLD_HTTP_ERROR_CONNECT:
+        what = "could not connect";
+        break;
+      case KEYHOLD_HTTP_ERROR_ANSWER_LOST:
+        what = "the connection broke before a complete answer arrived";
+        break;
+      case KEYHOLD_HTTP_ERROR_TIMED_OUT:
+        what = "no complete answer in time";
+        break;
+      case KEYHOLD_HTTP_ERROR_TOO_LARGE:
+        what = "the response was too large";
+        break;
+      case KEYHOLD_HTTP_ERROR_TLS:
+        what = "no secure connection";
+        break;
+      case KEYHOLD_HTTP_ERROR_INVALID:
+        what = "the request cannot be sent";
+        break;
+      case KEYHOLD_HTTP_ERROR_FAILED:
+        break;
+      }
+  return g_strdup_printf ("The request to %s could not be completed: %s",
+                          origin != NULL ? origin : "the API", what);
 }
 
 static void get_token (Attempt *attempt);
@@ -509,7 +548,7 @@ on_response (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (response == NULL)
     {
-      reason = g_strdup_printf ("The request could not be completed: %s", error->message);
+      reason = transfer_failure_reason (attempt->url, error);
       if (g_error_matches (error, KEYHOLD_HTTP_ERROR, KEYHOLD_HTTP_ERROR_TOO_LARGE)
           || g_error_matches (error, KEYHOLD_HTTP_ERROR, KEYHOLD_HTTP_ERROR_INVALID))
         attempt_finish (attempt, KEYHOLD_OUTBOX_STATE_FAILED, NULL, reason);
@@ -663,13 +702,17 @@ attempt_open_request (Attempt *attempt, GError **error)
 {
   KeyholdOutbox *self = attempt->queue->outbox;
   KeyholdOutboxItem *head = attempt->queue->head;
+  g_autoptr (GBytes) sealed_request = NULL;
 
-  attempt->url = keyhold_outbox_open_string (self, head->id, head->sealed_url, error);
+  attempt->url = keyhold_outbox_open_url (self, head, error);
   if (attempt->url == NULL)
     return FALSE;
-  attempt->request
-      = keyhold_outbox_open_variant (self, head->id, KEYHOLD_OUTBOX_PART_REQUEST,
-                                     KEYHOLD_OUTBOX_REQUEST_TYPE, head->sealed_request, error);
+  /* Read now, not kept with the head: a waiting queue holds no request. */
+  sealed_request = keyhold_outbox_store_get_request (self->store, head->id, error);
+  if (sealed_request == NULL)
+    return FALSE;
+  attempt->request = keyhold_outbox_open_variant (
+      self, head, KEYHOLD_OUTBOX_PART_REQUEST, KEYHOLD_OUTBOX_REQUEST_TYPE, sealed_request, error);
   return attempt->request != NULL;
 }
 
@@ -776,6 +819,18 @@ watch_account (KeyholdOutbox *self, KeyholdAccount *account)
   watch->handler_id
       = g_signal_connect (account, "notify::state", G_CALLBACK (on_account_state), self);
   g_hash_table_replace (self->watches, g_strdup (name), watch);
+}
+
+void
+keyhold_outbox_account_added (KeyholdOutbox *self, KeyholdAccount *account)
+{
+  g_return_if_fail (KEYHOLD_IS_OUTBOX (self));
+
+  /* Its name may have queues left from an account of that name that was
+   * removed, waiting for a sign-in: one of the new account resumes them,
+   * and the subject check of each attempt keeps them from going out under
+   * another user. */
+  watch_account (self, account);
 }
 
 /* ---- replay and sweeps --------------------------------------------------------------- */

@@ -31,6 +31,7 @@ typedef enum
   STMT_SEQ_OF,
   STMT_LIST,
   STMT_HEAD,
+  STMT_REQUEST,
   STMT_QUEUES,
   STMT_OVERDUE,
   STMT_DELETE_FINISHED,
@@ -67,10 +68,11 @@ static const char *const statement_sql[N_STATEMENTS] = {
   /* "finished_ms IS NULL" matches the partial index outbox_items_by_queue,
    * so the head is one index lookup however long the queue is. */
   [STMT_HEAD]
-  = "SELECT " ITEM_COLUMNS ("sealed_request",
+  = "SELECT " ITEM_COLUMNS ("NULL",
                             "NULL") " FROM outbox_items"
                                     " WHERE account = ?1 AND queue = ?2 AND finished_ms IS NULL"
                                     " ORDER BY seq LIMIT 1",
+  [STMT_REQUEST] = "SELECT sealed_request FROM outbox_items WHERE id = ?1 AND finished_ms IS NULL",
   [STMT_QUEUES] = "SELECT DISTINCT account, queue FROM outbox_items WHERE finished_ms IS NULL",
   [STMT_OVERDUE] = "SELECT id FROM outbox_items WHERE finished_ms IS NULL AND expires_ms <= ?1"
                    " ORDER BY expires_ms LIMIT ?2",
@@ -113,6 +115,8 @@ struct _KeyholdOutboxStore
   /* owner -> Usage of its unfinished items, including inserts not yet
    * committed, so that a burst cannot slip past the quota. */
   GHashTable *usage;
+  /* The sum over all owners. */
+  Usage total;
   GQueue writes;
   GSource *flush_source;
 };
@@ -280,6 +284,8 @@ usage_charge (KeyholdOutboxStore *store, const char *owner, guint64 charge)
     }
   usage->items++;
   usage->bytes += charge;
+  store->total.items++;
+  store->total.bytes += charge;
 }
 
 static void
@@ -289,6 +295,8 @@ usage_release (KeyholdOutboxStore *store, const char *owner, guint64 charge)
 
   if (usage == NULL)
     return;
+  store->total.items = store->total.items > 0 ? store->total.items - 1 : 0;
+  store->total.bytes = store->total.bytes > charge ? store->total.bytes - charge : 0;
   usage->items = usage->items > 0 ? usage->items - 1 : 0;
   usage->bytes = usage->bytes > charge ? usage->bytes - charge : 0;
   if (usage->items == 0)
@@ -322,6 +330,8 @@ load_usage (KeyholdOutboxStore *store, GError **error)
       usage->items = (guint) sqlite3_column_int64 (statement, 1);
       usage->bytes = (guint64) sqlite3_column_double (statement, 2)
                      + (guint64) usage->items * KEYHOLD_OUTBOX_ITEM_OVERHEAD_BYTES;
+      store->total.items += usage->items;
+      store->total.bytes += usage->bytes;
       g_hash_table_insert (store->usage, column_text (statement, 0), usage);
     }
   if (result != SQLITE_DONE)
@@ -611,21 +621,36 @@ new_write_task (gpointer source_tag,
 }
 
 static gboolean
+fits (guint items, guint64 bytes, guint max_items, guint64 max_bytes, guint64 charge)
+{
+  return items < max_items && charge <= max_bytes && bytes <= max_bytes - charge;
+}
+
+static gboolean
 check_quota (KeyholdOutboxStore *store, const char *owner, guint64 charge, GError **error)
 {
   Usage *usage = g_hash_table_lookup (store->usage, owner);
   guint items = usage != NULL ? usage->items : 0;
   guint64 bytes = usage != NULL ? usage->bytes : 0;
 
-  if (items < store->quota.max_items && charge <= store->quota.max_bytes
-      && bytes <= store->quota.max_bytes - charge)
-    return TRUE;
-  g_set_error (
-      error, KEYHOLD_ERROR, KEYHOLD_ERROR_QUOTA_EXCEEDED,
-      "The application has too much unsent work queued (at most %u items and %" G_GUINT64_FORMAT
-      " MiB)",
-      store->quota.max_items, store->quota.max_bytes / (1024 * 1024));
-  return FALSE;
+  if (!fits (items, bytes, store->quota.max_items, store->quota.max_bytes, charge))
+    {
+      g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_QUOTA_EXCEEDED,
+                   "The application has too much unsent work queued (at most %u items and "
+                   "%" G_GUINT64_FORMAT " MiB)",
+                   store->quota.max_items, store->quota.max_bytes / (1024 * 1024));
+      return FALSE;
+    }
+  if (!fits (store->total.items, store->total.bytes, store->quota.max_total_items,
+             store->quota.max_total_bytes, charge))
+    {
+      g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_QUOTA_EXCEEDED,
+                   "The applications together have too much unsent work queued (at most %u "
+                   "items and %" G_GUINT64_FORMAT " MiB); try again once some of it is sent",
+                   store->quota.max_total_items, store->quota.max_total_bytes / (1024 * 1024));
+      return FALSE;
+    }
+  return TRUE;
 }
 
 void
@@ -844,6 +869,29 @@ keyhold_outbox_store_get_head (KeyholdOutboxStore *store,
   if (result == SQLITE_ROW)
     return read_item (store, statement, error);
   if (result != SQLITE_DONE)
+    set_sqlite_error (error, store, "Could not read the outbox");
+  return NULL;
+}
+
+GBytes *
+keyhold_outbox_store_get_request (KeyholdOutboxStore *store, const char *id, GError **error)
+{
+  g_autoptr (ResetStatement) statement = use_statement (store, STMT_REQUEST);
+  GBytes *request;
+  int result;
+
+  if (!bind_text (statement, 1, id))
+    {
+      set_sqlite_error (error, store, "Could not read the outbox");
+      return NULL;
+    }
+  result = sqlite3_step (statement);
+  if (result == SQLITE_ROW && (request = column_blob (statement, 0)) != NULL)
+    return request;
+  if (result == SQLITE_ROW || result == SQLITE_DONE)
+    g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_NOT_FOUND, "There is no unfinished item %s",
+                 id);
+  else
     set_sqlite_error (error, store, "Could not read the outbox");
   return NULL;
 }

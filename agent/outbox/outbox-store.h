@@ -16,8 +16,8 @@ G_BEGIN_DECLS
  * each completes only once that transaction is on disk (the connection
  * runs with synchronous=FULL). Reads see what has been committed.
  *
- * The store also keeps, in memory, how much each owner has queued and
- * refuses inserts beyond the quota. Failures are KEYHOLD_ERROR codes:
+ * The store also keeps, in memory, how much each owner and all of them
+ * together have queued, and refuses inserts beyond the quota. Failures are KEYHOLD_ERROR codes:
  * STORAGE with SQLite's message, NOT_FOUND, INVALID_ARGUMENT (the item has
  * finished already), QUOTA_EXCEEDED. */
 typedef struct _KeyholdOutboxStore KeyholdOutboxStore;
@@ -83,10 +83,14 @@ typedef struct
   const char *reason;
 } KeyholdOutboxChange;
 
+/* Per owner, and over all owners together: so many owners cannot fill
+ * the disk, or the memory that counts their items, between them. */
 typedef struct
 {
   guint max_items;
   guint64 max_bytes;
+  guint max_total_items;
+  guint64 max_total_bytes;
 } KeyholdOutboxQuota;
 
 /* Every unfinished item is charged its request_size plus this, so that
@@ -148,12 +152,18 @@ GPtrArray *keyhold_outbox_store_list (KeyholdOutboxStore *store,
                                       guint limit,
                                       GError **error);
 
-/* The oldest unfinished item of (@account, @queue), with its sealed request
- * but not its response; NULL without an error when there is none. */
+/* The oldest unfinished item of (@account, @queue), without its sealed
+ * request and response, so that a queue costs little memory while it
+ * waits; NULL without an error when there is none. */
 KeyholdOutboxItem *keyhold_outbox_store_get_head (KeyholdOutboxStore *store,
                                                   const char *account,
                                                   const char *queue,
                                                   GError **error);
+/* The sealed request of the unfinished item @id, read when it is about to
+ * be sent; NOT_FOUND when there is no such unfinished item. */
+GBytes *keyhold_outbox_store_get_request (KeyholdOutboxStore *store,
+                                          const char *id,
+                                          GError **error);
 
 /* The (account, queue) pairs that have unfinished items, as a flat array
  * account, queue, account, queue, ... */

@@ -89,10 +89,9 @@ seal_and_insert (KeyholdOutbox *self, GTask *task)
   EnqueueData *data = g_task_get_task_data (task);
   KeyholdOutboxItem *item = data->item;
 
-  item->sealed_url
-      = keyhold_outbox_seal_string (self, item->id, KEYHOLD_OUTBOX_PART_URL, data->url);
+  item->sealed_url = keyhold_outbox_seal_string (self, item, KEYHOLD_OUTBOX_PART_URL, data->url);
   item->sealed_request
-      = keyhold_outbox_seal_variant (self, item->id, KEYHOLD_OUTBOX_PART_REQUEST, data->request);
+      = keyhold_outbox_seal_variant (self, item, KEYHOLD_OUTBOX_PART_REQUEST, data->request);
   keyhold_outbox_store_insert_async (self->store, g_steal_pointer (&data->item), NULL, on_inserted,
                                      task);
 }
@@ -149,7 +148,7 @@ keyhold_outbox_enqueue_async (KeyholdOutbox *self,
   data->request = keyhold_outbox_request_to_variant (request);
   g_task_set_task_data (task, data, (GDestroyNotify) enqueue_data_free);
 
-  keyhold_outbox_when_key_ready (self, g_steal_pointer (&task), seal_and_insert);
+  keyhold_outbox_when_key_ready (self, g_steal_pointer (&task), request_size, seal_and_insert);
 }
 
 char *
@@ -176,6 +175,8 @@ keyhold_outbox_new (KeyholdContext *context, KeyholdAccounts *accounts)
   const KeyholdOutboxQuota quota = {
     KEYHOLD_OUTBOX_MAX_ITEMS_PER_OWNER,
     KEYHOLD_OUTBOX_MAX_BYTES_PER_OWNER,
+    KEYHOLD_OUTBOX_MAX_ITEMS,
+    KEYHOLD_OUTBOX_MAX_BYTES,
   };
   KeyholdOutbox *self = g_object_new (KEYHOLD_TYPE_OUTBOX, NULL);
   g_autoptr (GBytes) fingerprint = NULL;

@@ -38,6 +38,9 @@ G_DECLARE_FINAL_TYPE (KeyholdOutbox, keyhold_outbox, KEYHOLD, OUTBOX, GObject)
 /* Per owner, over its unfinished items. */
 #define KEYHOLD_OUTBOX_MAX_ITEMS_PER_OWNER 200000
 #define KEYHOLD_OUTBOX_MAX_BYTES_PER_OWNER ((guint64) 100 * 1024 * 1024)
+/* Over all owners together. */
+#define KEYHOLD_OUTBOX_MAX_ITEMS ((guint) 400000)
+#define KEYHOLD_OUTBOX_MAX_BYTES ((guint64) 1024 * 1024 * 1024)
 
 /* How long finished items and their results stay readable. */
 #define KEYHOLD_OUTBOX_RETENTION_S (7 * 24 * 60 * 60)
@@ -98,6 +101,10 @@ gboolean keyhold_outbox_cancel_finish (KeyholdOutbox *self, GAsyncResult *result
  * monotonic clock may be off, and retries that waited for the network can
  * go now. */
 void keyhold_outbox_recheck (KeyholdOutbox *self);
+
+/* An account was added, possibly under the name of one that was removed
+ * while items of that name waited for a sign-in. */
+void keyhold_outbox_account_added (KeyholdOutbox *self, KeyholdAccount *account);
 
 const char *keyhold_outbox_get_storage_error (KeyholdOutbox *self);
 

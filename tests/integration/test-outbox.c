@@ -192,6 +192,26 @@ wait_for_state (const char *id, const char *state, guint timeout_s)
   wait_for_states (ids, state, timeout_s);
 }
 
+/* Returns the reason once it contains @part. */
+static char *
+wait_for_reason (const char *id, const char *part)
+{
+  gint64 deadline = g_get_monotonic_time () + patience_s (30) * G_USEC_PER_SEC;
+  g_autofree char *reason = NULL;
+
+  for (;;)
+    {
+      g_autoptr (GVariant) item = get_item (id);
+
+      g_free (reason);
+      reason = item_string (item, "reason");
+      if (strstr (reason, part) != NULL)
+        return g_steal_pointer (&reason);
+      ck_assert_msg (g_get_monotonic_time () < deadline, "the reason is still \"%s\"", reason);
+      g_usleep (50 * 1000);
+    }
+}
+
 static GVariant *
 agent_property (const char *name)
 {
@@ -701,6 +721,65 @@ run_cli (char **out_stdout, char **out_stderr, const char *first, ...)
   return keyhold_test_env_run (env, (const char *const *) argv->pdata, out_stdout, out_stderr);
 }
 
+/* ---- an account removed and added again ------------------------------------------------ */
+
+static void
+remove_account (const char *name)
+{
+  g_autofree char *out = NULL;
+
+  ck_assert_int_eq (run_cli (&out, NULL, "account", "remove", name, NULL), 0);
+}
+
+START_TEST (test_removed_account_added_again_resumes_for_the_same_user)
+{
+  g_autofree char *url = api_url ("/api/again");
+  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) keys_in_order = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GHashTable) keys = NULL;
+  g_autoptr (GPtrArray) deliveries = NULL;
+  g_autofree char *reason = NULL;
+
+  sign_in ("again");
+  mock_post ("/offline", NULL);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *body = g_strdup_printf ("again %u", i);
+
+      g_ptr_array_add (ids, enqueue ("again", "q", new_request ("POST", url, body, NULL)));
+    }
+  keys = sent_keys_of (ids, keys_in_order);
+  /* The sign-in ends at the provider: the head waits for a new one, the
+   * others behind it. */
+  mock_post ("/revoke-grants", "{}");
+  mock_post ("/online", NULL);
+  wait_for_state (ids->pdata[0], "waiting", 60);
+
+  /* Removed and added again, the account is signed in by another user:
+   * the items try again, but do not go out under that user. */
+  remove_account ("again");
+  mock_post ("/settings", "{\"user\": {\"sub\": \"user-bob-0002\"}}");
+  sign_in ("again");
+  reason = wait_for_reason (ids->pdata[0], "another user");
+  {
+    g_autoptr (GPtrArray) none = deliveries_for (keys);
+
+    ck_assert_uint_eq (none->len, 0);
+  }
+
+  /* Once more, with the user who queued them: they go out, in order,
+   * without a restart of the agent. */
+  remove_account ("again");
+  mock_post ("/settings", "{\"user\": {\"sub\": \"user-alice-0001\"}}");
+  sign_in ("again");
+  wait_for_states (ids, "done", 60);
+  deliveries = deliveries_for (keys);
+  ck_assert_uint_eq (deliveries->len, 3);
+  for (guint i = 0; i < 3; i++)
+    ck_assert_str_eq (delivery_key (deliveries, i), keys_in_order->pdata[i]);
+}
+END_TEST
+
 static char *failed_id;
 
 START_TEST (test_4xx_fails_and_response_is_kept)
@@ -880,20 +959,26 @@ START_TEST (test_no_request_in_the_clear_on_disk)
   g_autofree char *body_marker = g_strconcat ("BODYMARKER-", nonce, NULL);
   g_autofree char *header_marker = g_strconcat ("HEADERMARKER-", nonce, NULL);
   g_autofree char *url_marker = g_strconcat ("URLMARKER-", nonce, NULL);
-  g_autofree char *path = g_strconcat ("/api/private?q=", url_marker, NULL);
+  g_autofree char *path_marker = g_strconcat ("PATHMARKER-", nonce, NULL);
+  g_autofree char *path = g_strconcat ("/api/private/", path_marker, "?q=", url_marker, NULL);
   g_autofree char *url = api_url (path);
-  const char *const markers[] = { body_marker, header_marker, url_marker, nonce, NULL };
+  const char *const markers[]
+      = { body_marker, header_marker, url_marker, path_marker, nonce, NULL };
   const char *headers[] = { "X-Private", header_marker, NULL };
   g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GPtrArray) requests = NULL;
   g_autofree char *key = NULL;
+  g_autofree char *reason = NULL;
 
   sign_in ("private");
   mock_post ("/offline", NULL);
   for (guint i = 0; i < 3; i++)
     g_ptr_array_add (ids,
                      enqueue ("private", "q", new_request ("POST", url, body_marker, headers)));
-  /* At rest, queued. */
+  /* At rest, queued, and after a transfer error, whose reason is stored in
+   * the clear: it says what happened and where, but by the origin only. */
+  reason = wait_for_reason (ids->pdata[0], "connect");
+  ck_assert_msg (strstr (reason, keyhold_test_env_get_issuer (env)) != NULL, "%s", reason);
   assert_no_marker_on_disk (markers);
 
   mock_post ("/online", NULL);
@@ -1212,6 +1297,121 @@ START_TEST (test_missing_key_is_reported_and_rows_kept)
 }
 END_TEST
 
+/* ---- calls waiting for the key while the keyring prompts -------------------------------- */
+
+typedef struct
+{
+  GPtrArray *error_names;
+  guint answered;
+} KeyWaitReplies;
+
+static void
+on_key_wait_answered (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  KeyWaitReplies *replies = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply
+      = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+
+  g_ptr_array_add (replies->error_names,
+                   g_strdup (reply != NULL ? "success" : keyhold_test_error_name (error)));
+  replies->answered++;
+}
+
+static GSubprocess *
+start_stalled_prompter (GDataInputStream **out_output)
+{
+  g_autofree char *script = g_build_filename (g_getenv ("KEYHOLD_SOURCE_DIR"), "tests",
+                                              "integration", "stalled-prompter.py", NULL);
+  const char *argv[] = { g_getenv ("KEYHOLD_PYTHON"), script, NULL };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *ready = NULL;
+  GSubprocess *prompter;
+
+  prompter = keyhold_test_env_spawn (
+      env, argv, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
+  ck_assert_msg (prompter != NULL, "%s", error ? error->message : "");
+  *out_output = g_data_input_stream_new (g_subprocess_get_stdout_pipe (prompter));
+  ready = g_data_input_stream_read_line (*out_output, NULL, NULL, &error);
+  ck_assert_str_eq (ready, "ready");
+  return prompter;
+}
+
+static void
+lock_keyring (void)
+{
+  g_autoptr (GError) error = NULL;
+  const char *collection[] = { "/org/freedesktop/secrets/collection/login", NULL };
+  g_autoptr (GVariant) reply = g_dbus_connection_call_sync (
+      keyhold_test_env_get_bus (env), "org.freedesktop.secrets", "/org/freedesktop/secrets",
+      "org.freedesktop.Secret.Service", "Lock",
+      g_variant_new ("(@ao)", g_variant_new_objv (collection, -1)), G_VARIANT_TYPE ("(aoo)"),
+      G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, &error);
+
+  ck_assert_msg (reply != NULL, "%s", error ? error->message : "");
+}
+
+/* The agent asks for the outbox key at start, the keyring is locked and
+ * its unlock prompt is never answered. Calls that need the key wait a
+ * bounded time, and only so many of them at once. Locks the keyring for
+ * good: the last test. */
+START_TEST (test_calls_waiting_for_the_key_are_bounded)
+{
+  g_autofree char *url = api_url ("/api/quota");
+  g_autoptr (GSubprocess) prompter = NULL;
+  g_autoptr (GDataInputStream) prompter_output = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *prompt = NULL;
+  KeyWaitReplies replies = { g_ptr_array_new_with_free_func (g_free), 0 };
+  const guint calls = 24;
+  guint refused = 0, timed_out = 0;
+
+  ck_assert_int_eq (keyhold_test_env_stop_agent (env), 0);
+  prompter = start_stalled_prompter (&prompter_output);
+  lock_keyring ();
+  keyhold_test_env_start_agent (env, NULL);
+  /* The database records a key, so the agent asks for it now. */
+  prompt = g_data_input_stream_read_line (prompter_output, NULL, NULL, &error);
+  ck_assert_str_eq (prompt, "prompt");
+
+  /* 1 MiB each: 24 MiB waiting would be too much to hold. */
+  for (guint i = 0; i < calls; i++)
+    g_dbus_connection_call (
+        keyhold_test_env_get_bus (env), AGENT_NAME, AGENT_PATH, OUTBOX_INTERFACE, "Enqueue",
+        g_variant_new ("(ss@a{sv})", "quota", "locked", request_with_body_size (url, MIB)),
+        G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, on_key_wait_answered,
+        &replies);
+  while (replies.answered < calls)
+    g_main_context_iteration (NULL, TRUE);
+
+  /* Those over the cap are refused at once, before any of the others
+   * gives up waiting; the others fail with the reason, not by the
+   * caller's D-Bus timeout. */
+  for (guint i = 0; i < calls; i++)
+    {
+      const char *name = replies.error_names->pdata[i];
+
+      if (g_str_equal (name, "org.keyhold.Error.QuotaExceeded"))
+        {
+          ck_assert_msg (timed_out == 0, "a call was refused after another one timed out");
+          refused++;
+        }
+      else
+        {
+          ck_assert_str_eq (name, "org.keyhold.Error.Keyring");
+          timed_out++;
+        }
+    }
+  ck_assert_uint_gt (refused, 0);
+  ck_assert_uint_gt (timed_out, 0);
+
+  /* Gone, the prompter dismisses the prompt; the agent still stops cleanly. */
+  ck_assert (g_output_stream_close (g_subprocess_get_stdin_pipe (prompter), NULL, NULL));
+  ck_assert (g_subprocess_wait (prompter, NULL, NULL));
+  g_ptr_array_unref (replies.error_names);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -1230,10 +1430,13 @@ main (void)
   tcase_add_test (tcase, test_no_request_in_the_clear_on_disk);
   tcase_add_test (tcase, test_max_age_expires_unsent_items);
   tcase_add_test (tcase, test_size_limits_and_quota);
-  /* Revokes every grant at the mock: after the tests that rely on theirs. */
+  /* Revoke every grant at the mock: after the tests that rely on theirs. */
   tcase_add_test (tcase, test_invalid_grant_pauses_until_sign_in);
+  tcase_add_test (tcase, test_removed_account_added_again_resumes_for_the_same_user);
   tcase_add_test (tcase, test_damaged_database_is_reported_and_left_alone);
   tcase_add_test (tcase, test_missing_key_is_reported_and_rows_kept);
+  /* Leaves the keyring locked: last. */
+  tcase_add_test (tcase, test_calls_waiting_for_the_key_are_bounded);
   suite_add_tcase (suite, tcase);
 
   env = keyhold_test_env_start (KEYHOLD_TEST_ENV_KEYRING | KEYHOLD_TEST_ENV_MOCK

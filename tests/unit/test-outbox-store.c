@@ -19,7 +19,7 @@ static char *db_path;
 static KeyholdStore *keyhold_store;
 static guint item_counter;
 
-static const KeyholdOutboxQuota roomy = { 1000, 100 * 1024 * 1024 };
+static const KeyholdOutboxQuota roomy = { 1000, 100 * 1024 * 1024, 1000, 100 * 1024 * 1024 };
 
 static void
 remove_tree (const char *path)
@@ -308,8 +308,13 @@ START_TEST (test_head_is_fifo_per_queue)
 
   head = keyhold_outbox_store_get_head (store, "work", "a", &error);
   ck_assert_str_eq (head->id, a1);
-  /* The head carries its sealed request: it is about to be sent. */
-  ck_assert_uint_eq (g_bytes_get_size (head->sealed_request), 1);
+  /* The head leaves its sealed request on disk until it is sent. */
+  ck_assert_ptr_null (head->sealed_request);
+  {
+    g_autoptr (GBytes) request = keyhold_outbox_store_get_request (store, head->id, &error);
+
+    ck_assert_uint_eq (g_bytes_get_size (request), 1);
+  }
   g_clear_pointer (&head, keyhold_outbox_item_free);
 
   change_ok (store, a1, KEYHOLD_OUTBOX_STATE_DONE);
@@ -546,7 +551,7 @@ try_insert (KeyholdOutboxStore *store, KeyholdOutboxItem *item)
 
 START_TEST (test_quota_counts_items)
 {
-  const KeyholdOutboxQuota three = { 3, 1024 * 1024 };
+  const KeyholdOutboxQuota three = { 3, 1024 * 1024, 1000, 1024 * 1024 };
   g_autoptr (KeyholdOutboxStore) store = open_outbox (&three);
   g_autofree char *first = insert (store, new_item (OWNER, "q", 1));
   g_autofree char *second = insert (store, new_item (OWNER, "q", 1));
@@ -565,9 +570,39 @@ START_TEST (test_quota_counts_items)
 }
 END_TEST
 
+/* Many owners, each within its own quota, cannot go past the total. */
+START_TEST (test_quota_counts_all_owners_together)
+{
+  const KeyholdOutboxQuota shared
+      = { 1000, 1024 * 1024, 3, 3 * (1000 + KEYHOLD_OUTBOX_ITEM_OVERHEAD_BYTES) };
+  g_autoptr (KeyholdOutboxStore) store = open_outbox (&shared);
+  g_autofree char *first = insert (store, new_item (OWNER, "q", 1000));
+  g_autofree char *second = insert (store, new_item (OTHER_OWNER, "q", 1));
+  g_autoptr (GError) too_big = try_insert (store, new_item ("third", "q", 2000));
+  g_autofree char *third = insert (store, new_item ("third", "q", 1));
+  g_autoptr (GError) too_many = try_insert (store, new_item ("fourth", "q", 1));
+  g_autoptr (GError) after_restart = NULL, after_finish = NULL;
+
+  ck_assert (g_error_matches (too_big, KEYHOLD_ERROR, KEYHOLD_ERROR_QUOTA_EXCEEDED));
+  ck_assert (g_error_matches (too_many, KEYHOLD_ERROR, KEYHOLD_ERROR_QUOTA_EXCEEDED));
+  ck_assert_ptr_nonnull (strstr (too_many->message, "together"));
+
+  /* A restarted agent counts what is on disk; finished items no longer
+   * count. */
+  g_clear_pointer (&store, keyhold_outbox_store_free);
+  store = open_outbox (&shared);
+  after_restart = try_insert (store, new_item ("fourth", "q", 1));
+  ck_assert (g_error_matches (after_restart, KEYHOLD_ERROR, KEYHOLD_ERROR_QUOTA_EXCEEDED));
+  change_ok (store, first, KEYHOLD_OUTBOX_STATE_CANCELLED);
+  after_finish = try_insert (store, new_item ("fourth", "q", 1));
+  ck_assert_ptr_null (after_finish);
+}
+END_TEST
+
 START_TEST (test_quota_counts_bytes_across_restart)
 {
-  const KeyholdOutboxQuota small = { 1000, 3 * (1000 + KEYHOLD_OUTBOX_ITEM_OVERHEAD_BYTES) };
+  const KeyholdOutboxQuota small
+      = { 1000, 3 * (1000 + KEYHOLD_OUTBOX_ITEM_OVERHEAD_BYTES), 1000, 1024 * 1024 };
   g_autoptr (KeyholdOutboxStore) store = open_outbox (&small);
   g_autofree char *first = insert (store, new_item (OWNER, "q", 1000));
   g_autofree char *second = insert (store, new_item (OWNER, "q", 1000));
@@ -681,6 +716,7 @@ outbox_store_suite (void)
   tcase_add_checked_fixture (quota, setup, teardown);
   tcase_add_test (quota, test_quota_counts_items);
   tcase_add_test (quota, test_quota_counts_bytes_across_restart);
+  tcase_add_test (quota, test_quota_counts_all_owners_together);
   suite_add_tcase (suite, quota);
   return suite;
 }
