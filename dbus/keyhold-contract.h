@@ -22,6 +22,11 @@ G_BEGIN_DECLS
 #define KEYHOLD_OUTBOX1_INTERFACE "org.keyhold.Outbox1"
 #define KEYHOLD_OBJECT_MANAGER_INTERFACE "org.freedesktop.DBus.ObjectManager"
 
+/* "org.keyhold.Error.NAME" for a KEYHOLD_ERROR @code, as GDBus sends it;
+ * that of KEYHOLD_ERROR_FAILED for a code outside the table. For text that
+ * names an error without going through GDBus (an account's LastError). */
+const char *keyhold_contract_error_name (int code);
+
 /* The object path of the account named @account_name:
  * KEYHOLD_AGENT_PATH "/account/" and the name escaped with
  * g_dbus_escape_object_path (), so any name maps to a valid path. */

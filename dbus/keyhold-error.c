@@ -31,6 +31,15 @@ static const GDBusErrorEntry keyhold_error_entries[] = {
 
 G_STATIC_ASSERT (G_N_ELEMENTS (keyhold_error_entries) == KEYHOLD_ERROR_AGENT_UNAVAILABLE + 1);
 
+const char *
+keyhold_contract_error_name (int code)
+{
+  /* The table is indexed by code: the entries are in order. */
+  if (code < 0 || code >= (int) G_N_ELEMENTS (keyhold_error_entries))
+    code = KEYHOLD_ERROR_FAILED;
+  return keyhold_error_entries[code].dbus_error_name;
+}
+
 /**
  * keyhold_error_quark:
  *

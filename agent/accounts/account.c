@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
+#include <string.h>
+
 #include "keyhold-contract.h"
 
 #include "accounts/account.h"
 #include "base/backoff.h"
 #include "base/clock.h"
+#include "base/untrusted-json.h"
 #include "accounts/identity.h"
 #include "storage/keyring.h"
 #include "accounts/token-cache.h"
@@ -55,6 +58,8 @@ struct _KeyholdAccount
   gint64 access_token_expiry_s;
   gint64 next_refresh_s;
   char *last_error;
+  /* The message part of last_error, for messages that cite it. */
+  char *last_error_message;
 
   /* The current refresh token; NULL until read from the keyring. The one it
    * replaced is unreferenced at once and never sent again. */
@@ -202,22 +207,20 @@ set_time_property (KeyholdAccount *self, gint64 *field, gint64 value, guint prop
 
 /* LastError is "org.keyhold.Error.NAME: message", what a caller would
  * have been told; @error is in the KEYHOLD_ERROR domain. Another domain
- * would show a name GDBus makes up, so it is shown as Failed instead. */
+ * has no stable name, so it is shown as Failed instead. */
 static void
 set_last_error (KeyholdAccount *self, const GError *error)
 {
   g_autofree char *text = NULL;
 
+  g_free (self->last_error_message);
+  self->last_error_message = g_strdup (error != NULL ? error->message : "");
   if (error != NULL)
-    {
-      g_autoptr (GError) public_error
-          = error->domain == KEYHOLD_ERROR
-                ? g_error_copy (error)
-                : g_error_new_literal (KEYHOLD_ERROR, KEYHOLD_ERROR_FAILED, error->message);
-      g_autofree char *name = g_dbus_error_encode_gerror (public_error);
-
-      text = g_strdup_printf ("%s: %s", name, public_error->message);
-    }
+    text
+        = g_strdup_printf ("%s: %s",
+                           keyhold_contract_error_name (
+                               error->domain == KEYHOLD_ERROR ? error->code : KEYHOLD_ERROR_FAILED),
+                           error->message);
   set_string_property (self, &self->last_error, text != NULL ? text : "", PROP_LAST_ERROR);
 }
 
@@ -603,8 +606,10 @@ pump_waiters (KeyholdAccount *self)
   if (first_ready == NULL)
     {
       g_clear_handle_id (&self->pump_timer_id, g_source_remove);
-      self->pump_timer_id = g_timeout_add (
-          (guint) ((floor_end_us - g_get_monotonic_time ()) / 1000 + 1), on_pump_timer, self);
+      /* The floor may have passed while waiters were served above. */
+      self->pump_timer_id
+          = g_timeout_add ((guint) (MAX (floor_end_us - g_get_monotonic_time (), 0) / 1000 + 1),
+                           on_pump_timer, self);
       return;
     }
   if (g_get_monotonic_time () < self->retry_not_before_us)
@@ -612,7 +617,7 @@ pump_waiters (KeyholdAccount *self)
       g_autoptr (GError) offline = g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_OFFLINE,
                                                 "The provider cannot be reached (%s); "
                                                 "keyhold retries by itself",
-                                                self->last_error);
+                                                self->last_error_message);
       fail_waiters_for_key (self, first_ready->key, offline);
       return;
     }
@@ -1014,10 +1019,14 @@ continue_refresh (GTask *task)
 
   if (attempt->response->id_token != NULL)
     {
+      /* The subject is unknown when the stored identity could not be read
+       * (no database, say): then there is no subject to compare, and the
+       * refreshed ID token is still checked for issuer, audience and
+       * signature. */
       keyhold_identity_validate_async (self->context->providers, attempt->metadata,
                                        attempt->response->id_token, self->config->client_id, NULL,
-                                       self->subject, self->cancellable, on_refreshed_identity,
-                                       task);
+                                       *self->subject != '\0' ? self->subject : NULL,
+                                       self->cancellable, on_refreshed_identity, task);
       return;
     }
   finish_refresh (self, task);
@@ -1273,8 +1282,9 @@ restore_identity (KeyholdAccount *self)
    * that was removed and added again; it does not describe this one. */
   if (g_strcmp0 (issuer, self->config->issuer) != 0)
     return;
-  node = json_from_string (claims_json, &error);
-  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+  /* Read from disk: held to the same bounds as what the provider sent. */
+  node = keyhold_untrusted_json_parse_object (claims_json, strlen (claims_json), &error);
+  if (node == NULL)
     {
       g_autoptr (GError) corrupt = g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_STORAGE,
                                                 "The stored identity is not a JSON object");
@@ -1569,6 +1579,7 @@ keyhold_account_init (KeyholdAccount *self)
   self->subject = g_strdup ("");
   self->display_name = g_strdup ("");
   self->last_error = g_strdup ("");
+  self->last_error_message = g_strdup ("");
   g_queue_init (&self->waiters);
   g_queue_init (&self->keyring_changes);
 }
@@ -1602,6 +1613,7 @@ keyhold_account_finalize (GObject *object)
   g_free (self->subject);
   g_free (self->display_name);
   g_free (self->last_error);
+  g_free (self->last_error_message);
   G_OBJECT_CLASS (keyhold_account_parent_class)->finalize (object);
 }
 

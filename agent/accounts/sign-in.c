@@ -103,6 +103,9 @@ report_progress (SignIn *sign_in, GVariantBuilder *info)
 {
   g_autoptr (GVariant) progress = g_variant_ref_sink (g_variant_builder_end (info));
 
+  /* The sign-ins are gone (the agent is stopping): nobody to tell. */
+  if (sign_in->owner == NULL)
+    return;
   sign_in->owner->listener->progress (sign_in->handle, sign_in->caller, progress,
                                       sign_in->owner->listener_data);
 }
@@ -143,7 +146,9 @@ on_identity (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GError) error = NULL;
   g_autoptr (JsonObject) claims = keyhold_identity_validate_finish (result, NULL, &error);
 
-  if (claims == NULL)
+  /* Without its owner the sign-in only ends: the agent is stopping, and
+   * its tokens must not reach the keyring. */
+  if (claims == NULL || sign_in->owner == NULL)
     {
       finish (sign_in, error);
       return;

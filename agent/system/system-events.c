@@ -155,7 +155,12 @@ update_online (KeyholdSystemEvents *events)
   if (online)
     report_recheck (events, KEYHOLD_SYSTEM_EVENT_ONLINE);
   else
-    events->func (KEYHOLD_SYSTEM_EVENT_OFFLINE, events->user_data);
+    {
+      /* A re-check held back by the rate limit would only refresh into a
+       * dead network; coming back online re-checks anyway. */
+      g_clear_handle_id (&events->pending_recheck_id, g_source_remove);
+      events->func (KEYHOLD_SYSTEM_EVENT_OFFLINE, events->user_data);
+    }
 }
 
 static void

@@ -523,14 +523,19 @@ start_bus (KeyholdTestEnv *env)
 /* dbus-monitor watches the private bus while the environment lives. Only
  * error replies (with the line after: their message) and lines that carry
  * one of the marks reach its log, so the log holds no token that a test's
- * scan of HOME would find. */
+ * scan of HOME would find.
+ *
+ * The harness stops a child by signalling its process group. Here that
+ * ends dbus-monitor, while awk ignores the signal and reads what is left
+ * in the pipe, and the shell (which has a handler, so it waits for the
+ * pipeline first) exits only after awk has written the last line. */
 static void
 start_error_watch (KeyholdTestEnv *env)
 {
   g_autofree char *script = g_strdup_printf (
-      "dbus-monitor --address \"$1\" --monitor | awk '"
+      "trap : TERM; dbus-monitor --address \"$1\" --monitor | (trap '' TERM; exec awk '"
       "/error_name=/ { print; if ((getline line) > 0) print line; fflush (); next } "
-      "/%s|%s/ { print; fflush () }'",
+      "/%s|%s/ { print; fflush () }')",
       UNMAPPED_ERROR_MARK, UNSTRIPPED_ERROR_MARK);
   const char *argv[] = { "sh", "-c", script, "sh", env->bus_address, NULL };
   g_autofree char *bus_log = tmp_path (env, "dbus.log");

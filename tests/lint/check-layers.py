@@ -80,6 +80,13 @@ BUS = "bus"
 
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
+# GDBus by name: a call or a type. gio.h brings it into every file, so the
+# includes alone cannot show that a layer below bus/ speaks D-Bus.
+GDBUS_RE = re.compile(r'\bg_dbus_[a-z_]+\s*\(|\bGDBus[A-Z]\w*')
+# Layers that may use GDBus: the bus layer, logind on the system bus, and
+# the daemon that wires them.
+GDBUS_LAYERS = ("bus", "system", "daemon")
+
 
 def layer_of(rel):
     """Layer of an agent-relative path, or None if it is in no layer."""
@@ -259,6 +266,15 @@ def check(agent_dir, out=sys.stdout):
             lines.append(f"    {witness[(a, b)]}")
         problems.append("\n".join(lines))
 
+    for rel in files:
+        if layer_of(rel) in GDBUS_LAYERS or layer_of(rel) is None:
+            continue
+        with open(os.path.join(agent_dir, rel), encoding="utf-8", errors="replace") as f:
+            for number, line in enumerate(f, 1):
+                if GDBUS_RE.search(line):
+                    problems.append(f"agent/{rel}:{number}: uses GDBus; only bus/, system/ and "
+                                    f"the daemon may speak D-Bus")
+
     for problem in problems:
         print(problem, file=out)
     if problems:
@@ -324,6 +340,11 @@ def self_test():
             "outbox/outbox-sender.c": ('#include "outbox/outbox-private.h"\n'
                                        '#include "outbox/crypto.h"\n'),
         }, ["include cycle between modules: outbox/crypto -> outbox/outbox -> outbox/crypto"]),
+        ("GDBus below the bus layer", {
+            "accounts/account.c": 'name = g_dbus_error_encode_gerror (error);\n',
+            "bus/service.c": 'g_dbus_connection_emit_signal (c, NULL);\n',
+            "system/events.c": 'GDBusConnection *bus;\n',
+        }, ["agent/accounts/account.c:1: uses GDBus"]),
         ("cycle inside one layer, three modules", {
             "oidc/a.h": '#include "oidc/b.h"\n',
             "oidc/b.h": "",
