@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
+#include <stdarg.h>
 #include <string.h>
 
 #include "agent-client.h"
@@ -39,6 +40,22 @@ keyhold_test_add_account (KeyholdTestEnv *env, const char *name)
                          "--client-id", TEST_CLIENT_ID, "--api-origin", issuer, NULL };
 
   run_cli_or_die (env, argv, NULL);
+}
+
+int
+keyhold_test_run_cli (KeyholdTestEnv *env, char **out_stdout, char **out_stderr, ...)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  va_list args;
+
+  g_ptr_array_add (argv, cli_path ());
+  va_start (args, out_stderr);
+  for (const char *arg = va_arg (args, const char *); arg != NULL;
+       arg = va_arg (args, const char *))
+    g_ptr_array_add (argv, g_strdup (arg));
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+  return keyhold_test_env_run (env, (const char *const *) argv->pdata, out_stdout, out_stderr);
 }
 
 void

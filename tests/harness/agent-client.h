@@ -16,6 +16,11 @@ char *keyhold_test_account_path (const char *name);
 void keyhold_test_add_account (KeyholdTestEnv *env, const char *name);
 /* `keyhold login NAME` (device flow, the mock approves); asserts success. */
 void keyhold_test_login (KeyholdTestEnv *env, const char *name);
+/* Runs the built `keyhold` CLI with the arguments after @out_stderr (a
+ * NULL-terminated list), as keyhold_test_env_run () runs a program, and
+ * returns its exit status. */
+int keyhold_test_run_cli (KeyholdTestEnv *env, char **out_stdout, char **out_stderr, ...)
+    G_GNUC_NULL_TERMINATED;
 
 /* Account1.GetAccessToken over @connection (the env's bus when NULL).
  * Returns the token, or NULL with @error set to the D-Bus error. */

@@ -705,22 +705,6 @@ END_TEST
 
 /* ---- 6. a 4xx fails, and a fresh process reads the response ---------------------------- */
 
-static int
-run_cli (char **out_stdout, char **out_stderr, const char *first, ...)
-{
-  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  va_list args;
-
-  g_ptr_array_add (argv,
-                   g_build_filename (g_getenv ("KEYHOLD_BUILD_DIR"), "examples", "keyhold", NULL));
-  va_start (args, first);
-  for (const char *arg = first; arg != NULL; arg = va_arg (args, const char *))
-    g_ptr_array_add (argv, g_strdup (arg));
-  va_end (args);
-  g_ptr_array_add (argv, NULL);
-  return keyhold_test_env_run (env, (const char *const *) argv->pdata, out_stdout, out_stderr);
-}
-
 /* ---- an account removed and added again ------------------------------------------------ */
 
 static void
@@ -728,7 +712,7 @@ remove_account (const char *name)
 {
   g_autofree char *out = NULL;
 
-  ck_assert_int_eq (run_cli (&out, NULL, "account", "remove", name, NULL), 0);
+  ck_assert_int_eq (keyhold_test_run_cli (env, &out, NULL, "account", "remove", name, NULL), 0);
 }
 
 START_TEST (test_removed_account_added_again_resumes_for_the_same_user)
@@ -793,8 +777,9 @@ START_TEST (test_4xx_fails_and_response_is_kept)
   sign_in ("fail");
   mock_post ("/api-script", "{\"statuses\": [{\"status\": 422, \"headers\": {\"X-Failure\": "
                             "\"yes\"}, \"body\": \"{\\\"error\\\": \\\"MARKER-422\\\"}\"}]}");
-  ck_assert_int_eq (run_cli (&out, &err, "queue", "add", "fail", "POST", url, "--data", "hello",
-                             "--header", "Content-Type: text/plain", NULL),
+  ck_assert_int_eq (keyhold_test_run_cli (env, &out, &err, "queue", "add", "fail", "POST", url,
+                                          "--data", "hello", "--header", "Content-Type: text/plain",
+                                          NULL),
                     0);
   failed_id = g_strstrip (g_steal_pointer (&out));
   ck_assert_uint_eq (strlen (failed_id), 36);
@@ -806,7 +791,8 @@ START_TEST (test_4xx_fails_and_response_is_kept)
     {
       g_clear_pointer (&out, g_free);
       g_clear_pointer (&err, g_free);
-      ck_assert_int_eq (run_cli (&out, &err, "queue", "show", failed_id, NULL), 0);
+      ck_assert_int_eq (keyhold_test_run_cli (env, &out, &err, "queue", "show", failed_id, NULL),
+                        0);
       if (strstr (out, "failed") != NULL || g_get_monotonic_time () > deadline)
         break;
       g_usleep (100 * 1000);
@@ -818,13 +804,14 @@ START_TEST (test_4xx_fails_and_response_is_kept)
 
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
-  ck_assert_int_eq (run_cli (&out, &err, "queue", "list", "--state", "failed", NULL), 0);
+  ck_assert_int_eq (
+      keyhold_test_run_cli (env, &out, &err, "queue", "list", "--state", "failed", NULL), 0);
   ck_assert_msg (strstr (out, failed_id) != NULL, "%s", out);
 
   /* A finished item cannot be cancelled. */
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
-  ck_assert_int_eq (run_cli (&out, &err, "queue", "cancel", failed_id, NULL), 1);
+  ck_assert_int_eq (keyhold_test_run_cli (env, &out, &err, "queue", "cancel", failed_id, NULL), 1);
   ck_assert_msg (strstr (err, "InvalidArgument") != NULL, "%s", err);
 
   /* Items belong to the application that queued them (here the keyhold
@@ -1123,7 +1110,7 @@ assert_storage_refused (void)
 
   ck_assert_str_ne (message, "");
   assert_refused ("fifo", new_request ("POST", url, "x", NULL), "org.keyhold.Error.Storage");
-  ck_assert_int_eq (run_cli (&out, NULL, "status", NULL), 0);
+  ck_assert_int_eq (keyhold_test_run_cli (env, &out, NULL, "status", NULL), 0);
   ck_assert_msg (strstr (out, "Storage problem:") != NULL, "%s", out);
 }
 
@@ -1159,7 +1146,7 @@ START_TEST (test_damaged_database_is_reported_and_left_alone)
 
     ck_assert_str_eq (message, "");
   }
-  ck_assert_int_eq (run_cli (&out, NULL, "queue", "show", failed_id, NULL), 0);
+  ck_assert_int_eq (keyhold_test_run_cli (env, &out, NULL, "queue", "show", failed_id, NULL), 0);
   ck_assert_msg (strstr (out, "MARKER-422") != NULL, "%s", out);
 }
 END_TEST
@@ -1292,7 +1279,7 @@ START_TEST (test_missing_key_is_reported_and_rows_kept)
   /* With the key back, the items are readable again. */
   store_outbox_key (key);
   keyhold_test_env_start_agent (env, NULL);
-  ck_assert_int_eq (run_cli (&out, NULL, "queue", "show", failed_id, NULL), 0);
+  ck_assert_int_eq (keyhold_test_run_cli (env, &out, NULL, "queue", "show", failed_id, NULL), 0);
   ck_assert_msg (strstr (out, "MARKER-422") != NULL, "%s", out);
 }
 END_TEST

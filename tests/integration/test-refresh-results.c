@@ -43,22 +43,6 @@ sign_in (const char *name)
   keyhold_test_login (env, name);
 }
 
-static int
-run_cli (char **out_stdout, char **out_stderr, const char *first, ...)
-{
-  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  va_list args;
-
-  g_ptr_array_add (argv,
-                   g_build_filename (g_getenv ("KEYHOLD_BUILD_DIR"), "examples", "keyhold", NULL));
-  va_start (args, first);
-  for (const char *arg = first; arg != NULL; arg = va_arg (args, const char *))
-    g_ptr_array_add (argv, g_strdup (arg));
-  va_end (args);
-  g_ptr_array_add (argv, NULL);
-  return keyhold_test_env_run (env, (const char *const *) argv->pdata, out_stdout, out_stderr);
-}
-
 /* The mock back to its defaults, even after a test that failed half-way. */
 static void
 reset_mock (void)
@@ -74,7 +58,7 @@ static void
 forget (const char *name)
 {
   reset_mock ();
-  ck_assert_int_eq (run_cli (NULL, NULL, "account", "remove", name, NULL), 0);
+  ck_assert_int_eq (keyhold_test_run_cli (env, NULL, NULL, "account", "remove", name, NULL), 0);
 }
 
 static guint
@@ -354,7 +338,8 @@ START_TEST (test_twenty_second_tokens)
 
   mock_post ("/settings", "{\"token_lifetime\": 20}");
   sign_in ("short");
-  ck_assert_msg (run_cli (&out, &err, "token", "short", NULL) == 0, "keyhold token: %s", err);
+  ck_assert_msg (keyhold_test_run_cli (env, &out, &err, "token", "short", NULL) == 0,
+                 "keyhold token: %s", err);
   ck_assert (strstr (out, "at-") != NULL);
 
   for (guint i = 0; i < 3; i++)
@@ -367,7 +352,8 @@ START_TEST (test_twenty_second_tokens)
   ck_assert_str_eq (keyhold_test_error_name (error), "org.keyhold.Error.ProviderError");
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
-  ck_assert_int_ne (run_cli (&out, &err, "token", "short", "--min-validity", "30", NULL), 0);
+  ck_assert_int_ne (
+      keyhold_test_run_cli (env, &out, &err, "token", "short", "--min-validity", "30", NULL), 0);
   forget ("short");
 }
 END_TEST
@@ -378,7 +364,8 @@ show_item (const char *id)
 {
   g_autofree char *out = NULL, *err = NULL;
 
-  ck_assert_msg (run_cli (&out, &err, "queue", "show", id, NULL) == 0, "queue show: %s", err);
+  ck_assert_msg (keyhold_test_run_cli (env, &out, &err, "queue", "show", id, NULL) == 0,
+                 "queue show: %s", err);
   return g_steal_pointer (&out);
 }
 
@@ -412,7 +399,8 @@ START_TEST (test_token_problem_is_shown_on_the_item)
   /* The token expires; its refresh fails. */
   g_usleep (4500 * 1000);
   url = g_strconcat (keyhold_test_env_get_issuer (env), "/api/notes", NULL);
-  ck_assert_int_eq (run_cli (&out, NULL, "queue", "add", "blocked", "POST", url, NULL), 0);
+  ck_assert_int_eq (
+      keyhold_test_run_cli (env, &out, NULL, "queue", "add", "blocked", "POST", url, NULL), 0);
   g_strstrip (out);
   shown = wait_for_shown (out, "Reason:", 20);
   ck_assert_msg (strstr (shown, "State:           pending") != NULL, "%s", shown);
