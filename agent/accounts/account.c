@@ -46,6 +46,8 @@ struct _KeyholdAccount
    * @cancellable belongs to the current generation and is cancelled with it. */
   guint generation;
   GCancellable *cancellable;
+  /* Set when removal starts; sign-ins are refused from then on. */
+  gboolean removed;
 
   gboolean restored;
   KeyholdAccountState state;
@@ -243,6 +245,8 @@ adopt_claims (KeyholdAccount *self, JsonObject *claims)
 typedef struct
 {
   guint generation;
+  /* Made whatever the generation then: removal's delete. */
+  gboolean any_generation;
   KeyholdSecret *refresh_token; /* NULL: delete the item */
 } KeyringChange;
 
@@ -282,7 +286,7 @@ run_keyring_changes (KeyholdAccount *self)
       GTask *task = g_queue_pop_head (&self->keyring_changes);
       KeyringChange *change = g_task_get_task_data (task);
 
-      if (change->generation != self->generation)
+      if (!change->any_generation && change->generation != self->generation)
         {
           g_task_return_new_error (task, KEYHOLD_ERROR, KEYHOLD_ERROR_CANCELLED,
                                    "The sign-in this change was for has ended");
@@ -305,6 +309,20 @@ run_keyring_changes (KeyholdAccount *self)
  * NULL, once the changes asked for before are done, if @generation is
  * still current then. */
 static void
+queue_keyring_change (KeyholdAccount *self,
+                      KeyringChange *change,
+                      GCancellable *cancellable,
+                      GAsyncReadyCallback callback,
+                      gpointer user_data)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_task_data (task, change, (GDestroyNotify) keyring_change_free);
+  g_queue_push_tail (&self->keyring_changes, task);
+  run_keyring_changes (self);
+}
+
+static void
 change_keyring_async (KeyholdAccount *self,
                       guint generation,
                       KeyholdSecret *refresh_token,
@@ -312,15 +330,12 @@ change_keyring_async (KeyholdAccount *self,
                       GAsyncReadyCallback callback,
                       gpointer user_data)
 {
-  GTask *task = g_task_new (self, cancellable, callback, user_data);
   KeyringChange *change = g_new0 (KeyringChange, 1);
 
   change->generation = generation;
   if (refresh_token != NULL)
     change->refresh_token = keyhold_secret_ref (refresh_token);
-  g_task_set_task_data (task, change, (GDestroyNotify) keyring_change_free);
-  g_queue_push_tail (&self->keyring_changes, task);
-  run_keyring_changes (self);
+  queue_keyring_change (self, change, cancellable, callback, user_data);
 }
 
 static gboolean
@@ -1375,6 +1390,15 @@ keyhold_account_sign_in_async (KeyholdAccount *self,
   g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
   SignInData *data;
 
+  /* The removal's delete may already have run: a token stored now would
+   * stay in the keyring for a later account of the same name and issuer. */
+  if (self->removed)
+    {
+      keyhold_token_response_free (response);
+      g_task_return_new_error (task, KEYHOLD_ERROR, KEYHOLD_ERROR_NO_SUCH_ACCOUNT,
+                               "Account %s was removed during the sign-in", self->config->name);
+      return;
+    }
   /* Without a refresh token keyhold could serve one access token and then
    * nothing; a clear failure tells the user what to configure instead. */
   if (response->refresh_token == NULL)
@@ -1410,6 +1434,9 @@ typedef struct
   GCancellable *revoke_cancellable;
   guint revoke_deadline_id;
   guint generation;
+  /* The account is being removed: its keyring item goes whatever sign-in
+   * came in between. */
+  gboolean removal;
 } SignOutData;
 
 static void
@@ -1428,7 +1455,9 @@ on_sign_out_deleted (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GTask) task = user_data;
   g_autoptr (GError) error = NULL;
 
-  /* Not made because a sign-in came first: the item is that sign-in's now. */
+  /* Not made because a sign-in came first: the item is that sign-in's now.
+   * A removal's delete is made whatever the generation, so it never ends
+   * so. */
   if (!change_keyring_finish (result, &error)
       && !g_error_matches (error, KEYHOLD_ERROR, KEYHOLD_ERROR_CANCELLED))
     g_task_return_error (task, g_steal_pointer (&error));
@@ -1441,8 +1470,11 @@ delete_refresh_token (GTask *task)
 {
   KeyholdAccount *self = g_task_get_source_object (task);
   SignOutData *data = g_task_get_task_data (task);
+  KeyringChange *change = g_new0 (KeyringChange, 1);
 
-  change_keyring_async (self, data->generation, NULL, NULL, on_sign_out_deleted, task);
+  change->generation = data->generation;
+  change->any_generation = data->removal;
+  queue_keyring_change (self, change, NULL, on_sign_out_deleted, task);
 }
 
 /* The local half of a sign-out, done at once: nothing of the sign-in is
@@ -1519,16 +1551,18 @@ on_sign_out_metadata (GObject *source, GAsyncResult *result, gpointer user_data)
                               data->revoke_cancellable, on_revoked, task);
 }
 
-void
-keyhold_account_sign_out_async (KeyholdAccount *self,
-                                GCancellable *cancellable,
-                                GAsyncReadyCallback callback,
-                                gpointer user_data)
+static void
+sign_out (KeyholdAccount *self,
+          gboolean removal,
+          GCancellable *cancellable,
+          GAsyncReadyCallback callback,
+          gpointer user_data)
 {
   GTask *task = g_task_new (self, cancellable, callback, user_data);
   SignOutData *data = g_new0 (SignOutData, 1);
 
   g_task_set_task_data (task, data, (GDestroyNotify) sign_out_data_free);
+  data->removal = removal;
   if (self->refresh_token != NULL)
     data->refresh_token = keyhold_secret_ref (self->refresh_token);
   forget_sign_in (self);
@@ -1542,10 +1576,47 @@ keyhold_account_sign_out_async (KeyholdAccount *self,
                                              on_sign_out_metadata, task);
 }
 
+void
+keyhold_account_sign_out_async (KeyholdAccount *self,
+                                GCancellable *cancellable,
+                                GAsyncReadyCallback callback,
+                                gpointer user_data)
+{
+  sign_out (self, FALSE, cancellable, callback, user_data);
+}
+
 gboolean
 keyhold_account_sign_out_finish (KeyholdAccount *self, GAsyncResult *result, GError **error)
 {
   return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+void
+keyhold_account_remove_async (KeyholdAccount *self,
+                              GCancellable *cancellable,
+                              GAsyncReadyCallback callback,
+                              gpointer user_data)
+{
+  self->removed = TRUE;
+  sign_out (self, TRUE, cancellable, callback, user_data);
+}
+
+gboolean
+keyhold_account_remove_finish (KeyholdAccount *self, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+void
+keyhold_account_removal_failed (KeyholdAccount *self)
+{
+  self->removed = FALSE;
+}
+
+gboolean
+keyhold_account_is_removed (KeyholdAccount *self)
+{
+  return self->removed;
 }
 
 /* ---- GObject ------------------------------------------------------------ */

@@ -251,14 +251,11 @@ on_removed_account_signed_out (GObject *source, GAsyncResult *result, gpointer u
 
   /* A keyring failure here must stop the removal: the account would vanish
    * while its refresh token stayed behind in the keyring. */
-  if (!keyhold_account_sign_out_finish (account, result, &error))
-    {
-      g_task_return_error (task, g_steal_pointer (&error));
-      return;
-    }
-  if (!keyhold_config_remove (self->config, name, &error)
+  if (!keyhold_account_remove_finish (account, result, &error)
+      || !keyhold_config_remove (self->config, name, &error)
       || !keyhold_config_save (self->config, &error))
     {
+      keyhold_account_removal_failed (account);
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
@@ -285,8 +282,8 @@ keyhold_accounts_remove_async (KeyholdAccounts *self,
       return;
     }
   g_task_set_task_data (task, self, NULL);
-  keyhold_account_sign_out_async (account, cancellable, on_removed_account_signed_out,
-                                  g_steal_pointer (&task));
+  keyhold_account_remove_async (account, cancellable, on_removed_account_signed_out,
+                                g_steal_pointer (&task));
 }
 
 gboolean
