@@ -46,6 +46,9 @@ struct _KeyholdAccount
    * @cancellable belongs to the current generation and is cancelled with it. */
   guint generation;
   GCancellable *cancellable;
+  /* Cancelled in dispose: what outlives every generation, such as a
+   * sign-out's revocation, must end with the agent's services. */
+  GCancellable *lifetime;
   /* Set when removal starts; sign-ins are refused from then on. */
   gboolean removed;
 
@@ -1433,6 +1436,7 @@ typedef struct
   KeyholdProviderMetadata *metadata;
   GCancellable *revoke_cancellable;
   guint revoke_deadline_id;
+  gulong lifetime_handler_id;
   guint generation;
   /* The account is being removed: its keyring item goes whatever sign-in
    * came in between. */
@@ -1511,6 +1515,12 @@ on_revoke_deadline (gpointer user_data)
 }
 
 static void
+on_lifetime_ended (GCancellable *lifetime, GCancellable *revoke_cancellable)
+{
+  g_cancellable_cancel (revoke_cancellable);
+}
+
+static void
 on_revoked (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   GTask *task = user_data;
@@ -1524,6 +1534,8 @@ on_revoked (GObject *source, GAsyncResult *result, gpointer user_data)
   if (!keyhold_oauth_revoke_finish (result, &error))
     report_failure (self, "could not revoke the refresh token", error);
   g_clear_handle_id (&data->revoke_deadline_id, g_source_remove);
+  g_cancellable_disconnect (self->lifetime, data->lifetime_handler_id);
+  data->lifetime_handler_id = 0;
   delete_refresh_token (task);
 }
 
@@ -1546,6 +1558,12 @@ on_sign_out_metadata (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   data->revoke_cancellable = g_cancellable_new ();
   data->revoke_deadline_id = g_timeout_add_seconds (REVOKE_DEADLINE_S, on_revoke_deadline, data);
+  /* Revocation uses the HTTP client, which the daemon frees soon after
+   * disposing the account. Connecting to a cancelled @lifetime cancels at
+   * once. */
+  data->lifetime_handler_id
+      = g_cancellable_connect (self->lifetime, G_CALLBACK (on_lifetime_ended),
+                               g_object_ref (data->revoke_cancellable), g_object_unref);
   keyhold_oauth_revoke_async (self->context->http, data->metadata->revocation_endpoint,
                               self->config->client_id, data->refresh_token,
                               data->revoke_cancellable, on_revoked, task);
@@ -1572,8 +1590,8 @@ sign_out (KeyholdAccount *self,
       delete_refresh_token (task);
       return;
     }
-  keyhold_provider_cache_get_metadata_async (self->context->providers, self->config->issuer, NULL,
-                                             on_sign_out_metadata, task);
+  keyhold_provider_cache_get_metadata_async (self->context->providers, self->config->issuer,
+                                             self->lifetime, on_sign_out_metadata, task);
 }
 
 void
@@ -1635,6 +1653,7 @@ static void
 keyhold_account_init (KeyholdAccount *self)
 {
   self->cancellable = g_cancellable_new ();
+  self->lifetime = g_cancellable_new ();
   self->tokens = keyhold_token_cache_new ();
   self->last_refreshed_us = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->subject = g_strdup ("");
@@ -1652,6 +1671,7 @@ keyhold_account_dispose (GObject *object)
       = g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_NO_SUCH_ACCOUNT, "The account was removed");
 
   end_generation (self);
+  g_cancellable_cancel (self->lifetime);
   fail_all_waiters (self, error);
   g_clear_handle_id (&self->pump_timer_id, g_source_remove);
   /* The daemon frees the fast path after disposing its accounts; a late
@@ -1666,6 +1686,7 @@ keyhold_account_finalize (GObject *object)
   KeyholdAccount *self = KEYHOLD_ACCOUNT (object);
 
   g_clear_object (&self->cancellable);
+  g_clear_object (&self->lifetime);
   keyhold_token_cache_free (self->tokens);
   g_hash_table_unref (self->last_refreshed_us);
   keyhold_account_config_free (self->config);

@@ -543,6 +543,61 @@ START_TEST (test_remove_account_during_sign_in)
 }
 END_TEST
 
+/* The revocation requests the mock has received, answered or not. */
+static guint
+count_revocation_requests (void)
+{
+  g_autoptr (JsonNode) log = keyhold_test_env_mock (env, "GET", "/log?target=revoke", NULL);
+
+  return json_array_get_length (
+      json_object_get_array_member (json_node_get_object (log), "entries"));
+}
+
+/* The agent is told to stop while a SignOut or RemoveAccount waits for a
+ * revocation held at the provider: it must end cleanly (under valgrind and
+ * ASan: without errors), not reach the HTTP client or the account list it
+ * has freed. */
+static void
+check_stop_during_revocation (const char *name, gboolean remove)
+{
+  g_autofree char *path = keyhold_test_account_path (name);
+  gint64 deadline;
+  guint before;
+
+  sign_in (name);
+  before = count_revocation_requests ();
+  mock_post ("/faults", "{\"target\": \"revoke\", \"kind\": \"delay\", \"seconds\": 30}");
+  if (remove)
+    g_dbus_connection_call (keyhold_test_env_get_bus (env), KEYHOLD_AGENT_BUS_NAME,
+                            KEYHOLD_AGENT_PATH, KEYHOLD_AGENT1_INTERFACE, "RemoveAccount",
+                            g_variant_new ("(s)", name), NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL,
+                            NULL, NULL);
+  else
+    g_dbus_connection_call (keyhold_test_env_get_bus (env), KEYHOLD_AGENT_BUS_NAME, path,
+                            KEYHOLD_ACCOUNT1_INTERFACE, "SignOut", NULL, NULL,
+                            G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL, NULL);
+  deadline = g_get_monotonic_time () + 20 * slow_factor () * G_USEC_PER_SEC;
+  while (count_revocation_requests () == before && g_get_monotonic_time () < deadline)
+    g_usleep (100 * 1000);
+  ck_assert_msg (count_revocation_requests () > before, "the agent sent no revocation");
+
+  ck_assert_int_eq (keyhold_test_env_stop_agent (env), 0);
+  mock_post ("/faults/clear", NULL);
+  keyhold_test_env_start_agent (env, NULL);
+}
+
+START_TEST (test_stop_during_sign_out)
+{
+  check_stop_during_revocation ("stopped-signing-out", FALSE);
+}
+END_TEST
+
+START_TEST (test_stop_during_removal)
+{
+  check_stop_during_revocation ("stopped-removing", TRUE);
+}
+END_TEST
+
 static void
 add_case (Suite *suite, const char *name, const TTest *test)
 {
@@ -568,6 +623,8 @@ main (void)
   add_case (suite, "sign-out-during-stalled-refresh", test_sign_out_during_stalled_refresh);
   add_case (suite, "stalled-provider", test_stalled_provider_keeps_the_sign_in);
   add_case (suite, "remove-during-sign-in", test_remove_account_during_sign_in);
+  add_case (suite, "stop-during-sign-out", test_stop_during_sign_out);
+  add_case (suite, "stop-during-removal", test_stop_during_removal);
 
   env = keyhold_test_env_start (KEYHOLD_TEST_ENV_KEYRING | KEYHOLD_TEST_ENV_MOCK
                                 | KEYHOLD_TEST_ENV_AGENT);
