@@ -49,6 +49,11 @@ struct _KeyholdAccount
    * @cancellable belongs to the current generation and is cancelled with it. */
   guint generation;
   GCancellable *cancellable;
+  /* Cancelled in dispose: what outlives every generation, such as a
+   * sign-out's revocation, must end with the agent's services. */
+  GCancellable *lifetime;
+  /* Set when removal starts; sign-ins are refused from then on. */
+  gboolean removed;
 
   gboolean restored;
   KeyholdAccountState state;
@@ -246,6 +251,8 @@ adopt_claims (KeyholdAccount *self, JsonObject *claims)
 typedef struct
 {
   guint generation;
+  /* Made whatever the generation then: removal's delete. */
+  gboolean any_generation;
   KeyholdSecret *refresh_token; /* NULL: delete the item */
 } KeyringChange;
 
@@ -285,7 +292,7 @@ run_keyring_changes (KeyholdAccount *self)
       GTask *task = g_queue_pop_head (&self->keyring_changes);
       KeyringChange *change = g_task_get_task_data (task);
 
-      if (change->generation != self->generation)
+      if (!change->any_generation && change->generation != self->generation)
         {
           g_task_return_new_error (task, KEYHOLD_ERROR, KEYHOLD_ERROR_CANCELLED,
                                    "The sign-in this change was for has ended");
@@ -308,6 +315,20 @@ run_keyring_changes (KeyholdAccount *self)
  * NULL, once the changes asked for before are done, if @generation is
  * still current then. */
 static void
+queue_keyring_change (KeyholdAccount *self,
+                      KeyringChange *change,
+                      GCancellable *cancellable,
+                      GAsyncReadyCallback callback,
+                      gpointer user_data)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_task_data (task, change, (GDestroyNotify) keyring_change_free);
+  g_queue_push_tail (&self->keyring_changes, task);
+  run_keyring_changes (self);
+}
+
+static void
 change_keyring_async (KeyholdAccount *self,
                       guint generation,
                       KeyholdSecret *refresh_token,
@@ -315,15 +336,12 @@ change_keyring_async (KeyholdAccount *self,
                       GAsyncReadyCallback callback,
                       gpointer user_data)
 {
-  GTask *task = g_task_new (self, cancellable, callback, user_data);
   KeyringChange *change = g_new0 (KeyringChange, 1);
 
   change->generation = generation;
   if (refresh_token != NULL)
     change->refresh_token = keyhold_secret_ref (refresh_token);
-  g_task_set_task_data (task, change, (GDestroyNotify) keyring_change_free);
-  g_queue_push_tail (&self->keyring_changes, task);
-  run_keyring_changes (self);
+  queue_keyring_change (self, change, cancellable, callback, user_data);
 }
 
 static gboolean
@@ -1385,6 +1403,15 @@ keyhold_account_sign_in_async (KeyholdAccount *self,
   g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
   SignInData *data;
 
+  /* The removal's delete may already have run: a token stored now would
+   * stay in the keyring for a later account of the same name and issuer. */
+  if (self->removed)
+    {
+      keyhold_token_response_free (response);
+      g_task_return_new_error (task, KEYHOLD_ERROR, KEYHOLD_ERROR_NO_SUCH_ACCOUNT,
+                               "Account %s was removed during the sign-in", self->config->name);
+      return;
+    }
   /* Without a refresh token keyhold could serve one access token and then
    * nothing; a clear failure tells the user what to configure instead. */
   if (response->refresh_token == NULL)
@@ -1419,7 +1446,11 @@ typedef struct
   KeyholdProviderMetadata *metadata;
   GCancellable *revoke_cancellable;
   guint revoke_deadline_id;
+  gulong lifetime_handler_id;
   guint generation;
+  /* The account is being removed: its keyring item goes whatever sign-in
+   * came in between. */
+  gboolean removal;
 } SignOutData;
 
 static void
@@ -1438,7 +1469,9 @@ on_sign_out_deleted (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GTask) task = user_data;
   g_autoptr (GError) error = NULL;
 
-  /* Not made because a sign-in came first: the item is that sign-in's now. */
+  /* Not made because a sign-in came first: the item is that sign-in's now.
+   * A removal's delete is made whatever the generation, so it never ends
+   * so. */
   if (!change_keyring_finish (result, &error)
       && !g_error_matches (error, KEYHOLD_ERROR, KEYHOLD_ERROR_CANCELLED))
     g_task_return_error (task, g_steal_pointer (&error));
@@ -1451,8 +1484,11 @@ delete_refresh_token (GTask *task)
 {
   KeyholdAccount *self = g_task_get_source_object (task);
   SignOutData *data = g_task_get_task_data (task);
+  KeyringChange *change = g_new0 (KeyringChange, 1);
 
-  change_keyring_async (self, data->generation, NULL, NULL, on_sign_out_deleted, task);
+  change->generation = data->generation;
+  change->any_generation = data->removal;
+  queue_keyring_change (self, change, NULL, on_sign_out_deleted, task);
 }
 
 /* The local half of a sign-out, done at once: nothing of the sign-in is
@@ -1489,6 +1525,12 @@ on_revoke_deadline (gpointer user_data)
 }
 
 static void
+on_lifetime_ended (GCancellable *lifetime, GCancellable *revoke_cancellable)
+{
+  g_cancellable_cancel (revoke_cancellable);
+}
+
+static void
 on_revoked (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   GTask *task = user_data;
@@ -1502,6 +1544,8 @@ on_revoked (GObject *source, GAsyncResult *result, gpointer user_data)
   if (!keyhold_oauth_revoke_finish (result, &error))
     report_failure (self, "could not revoke the refresh token", error);
   g_clear_handle_id (&data->revoke_deadline_id, g_source_remove);
+  g_cancellable_disconnect (self->lifetime, data->lifetime_handler_id);
+  data->lifetime_handler_id = 0;
   delete_refresh_token (task);
 }
 
@@ -1524,21 +1568,29 @@ on_sign_out_metadata (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   data->revoke_cancellable = g_cancellable_new ();
   data->revoke_deadline_id = g_timeout_add_seconds (REVOKE_DEADLINE_S, on_revoke_deadline, data);
+  /* Revocation uses the HTTP client, which the daemon frees soon after
+   * disposing the account. Connecting to a cancelled @lifetime cancels at
+   * once. */
+  data->lifetime_handler_id
+      = g_cancellable_connect (self->lifetime, G_CALLBACK (on_lifetime_ended),
+                               g_object_ref (data->revoke_cancellable), g_object_unref);
   keyhold_oauth_revoke_async (self->context->http, data->metadata->revocation_endpoint,
                               self->config->client_id, data->refresh_token,
                               data->revoke_cancellable, on_revoked, task);
 }
 
-void
-keyhold_account_sign_out_async (KeyholdAccount *self,
-                                GCancellable *cancellable,
-                                GAsyncReadyCallback callback,
-                                gpointer user_data)
+static void
+sign_out (KeyholdAccount *self,
+          gboolean removal,
+          GCancellable *cancellable,
+          GAsyncReadyCallback callback,
+          gpointer user_data)
 {
   GTask *task = g_task_new (self, cancellable, callback, user_data);
   SignOutData *data = g_new0 (SignOutData, 1);
 
   g_task_set_task_data (task, data, (GDestroyNotify) sign_out_data_free);
+  data->removal = removal;
   if (self->refresh_token != NULL)
     data->refresh_token = keyhold_secret_ref (self->refresh_token);
   forget_sign_in (self);
@@ -1548,14 +1600,51 @@ keyhold_account_sign_out_async (KeyholdAccount *self,
       delete_refresh_token (task);
       return;
     }
-  keyhold_provider_cache_get_metadata_async (self->context->providers, self->config->issuer, NULL,
-                                             on_sign_out_metadata, task);
+  keyhold_provider_cache_get_metadata_async (self->context->providers, self->config->issuer,
+                                             self->lifetime, on_sign_out_metadata, task);
+}
+
+void
+keyhold_account_sign_out_async (KeyholdAccount *self,
+                                GCancellable *cancellable,
+                                GAsyncReadyCallback callback,
+                                gpointer user_data)
+{
+  sign_out (self, FALSE, cancellable, callback, user_data);
 }
 
 gboolean
 keyhold_account_sign_out_finish (KeyholdAccount *self, GAsyncResult *result, GError **error)
 {
   return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+void
+keyhold_account_remove_async (KeyholdAccount *self,
+                              GCancellable *cancellable,
+                              GAsyncReadyCallback callback,
+                              gpointer user_data)
+{
+  self->removed = TRUE;
+  sign_out (self, TRUE, cancellable, callback, user_data);
+}
+
+gboolean
+keyhold_account_remove_finish (KeyholdAccount *self, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+void
+keyhold_account_removal_failed (KeyholdAccount *self)
+{
+  self->removed = FALSE;
+}
+
+gboolean
+keyhold_account_is_removed (KeyholdAccount *self)
+{
+  return self->removed;
 }
 
 /* ---- GObject ------------------------------------------------------------ */
@@ -1574,6 +1663,7 @@ static void
 keyhold_account_init (KeyholdAccount *self)
 {
   self->cancellable = g_cancellable_new ();
+  self->lifetime = g_cancellable_new ();
   self->tokens = keyhold_token_cache_new ();
   self->last_refreshed_us = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->subject = g_strdup ("");
@@ -1592,6 +1682,7 @@ keyhold_account_dispose (GObject *object)
       = g_error_new (KEYHOLD_ERROR, KEYHOLD_ERROR_NO_SUCH_ACCOUNT, "The account was removed");
 
   end_generation (self);
+  g_cancellable_cancel (self->lifetime);
   fail_all_waiters (self, error);
   g_clear_handle_id (&self->pump_timer_id, g_source_remove);
   /* The daemon frees the fast path after disposing its accounts; a late
@@ -1606,6 +1697,7 @@ keyhold_account_finalize (GObject *object)
   KeyholdAccount *self = KEYHOLD_ACCOUNT (object);
 
   g_clear_object (&self->cancellable);
+  g_clear_object (&self->lifetime);
   keyhold_token_cache_free (self->tokens);
   g_hash_table_unref (self->last_refreshed_us);
   keyhold_account_config_free (self->config);

@@ -109,4 +109,18 @@ gboolean keyhold_account_sign_out_finish (KeyholdAccount *self,
                                           GAsyncResult *result,
                                           GError **error);
 
+/* The first step of removing the account: from now on sign-ins to it fail
+ * with KEYHOLD_ERROR_NO_SUCH_ACCOUNT, then it signs out as
+ * keyhold_account_sign_out_async () does, except that the keyring item is
+ * deleted even if a sign-in stored a token in between. Should the removal
+ * fail, keyhold_account_removal_failed () takes sign-ins again. */
+void keyhold_account_remove_async (KeyholdAccount *self,
+                                   GCancellable *cancellable,
+                                   GAsyncReadyCallback callback,
+                                   gpointer user_data);
+gboolean keyhold_account_remove_finish (KeyholdAccount *self, GAsyncResult *result, GError **error);
+void keyhold_account_removal_failed (KeyholdAccount *self);
+/* Whether removal has started (and not failed). */
+gboolean keyhold_account_is_removed (KeyholdAccount *self);
+
 G_END_DECLS

@@ -12,6 +12,9 @@ struct _KeyholdAccounts
   GHashTable *accounts; /* name -> KeyholdAccount */
   const KeyholdAccountsListener *listener;
   gpointer listener_data;
+  /* Cancelled when freed: a removal still running then must not come back
+   * to this structure. */
+  GCancellable *cancellable;
 };
 
 static KeyholdAccount *
@@ -37,6 +40,7 @@ keyhold_accounts_new (KeyholdContext *context, const char *config_path, GError *
   self->context = context;
   self->config = g_steal_pointer (&config);
   self->accounts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  self->cancellable = g_cancellable_new ();
 
   configs = keyhold_config_list (self->config);
   for (guint i = 0; i < configs->len; i++)
@@ -70,8 +74,13 @@ keyhold_accounts_free (KeyholdAccounts *self)
 
   if (self == NULL)
     return;
-  /* Operations in flight hold references; disposing cancels them so that
-   * they end now instead of outliving the agent's services. */
+  g_cancellable_cancel (self->cancellable);
+  g_clear_object (&self->cancellable);
+  /* Operations in flight hold references. Disposing ends the sign-in
+   * generation and the account's lifetime, which cancels what it started
+   * (refreshes, a sign-out's revocation) so that nothing still uses the
+   * agent's services after they are freed; the sign-outs themselves still
+   * complete, through the main loop. */
   g_hash_table_iter_init (&iter, self->accounts);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &account))
     g_object_run_dispose (account);
@@ -244,21 +253,26 @@ static void
 on_removed_account_signed_out (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) task = user_data;
-  KeyholdAccounts *self = g_task_get_task_data (task);
+  KeyholdAccounts *self;
   KeyholdAccount *account = KEYHOLD_ACCOUNT (source);
   const char *name = keyhold_account_get_config (account)->name;
   g_autoptr (GError) error = NULL;
 
-  /* A keyring failure here must stop the removal: the account would vanish
-   * while its refresh token stayed behind in the keyring. */
-  if (!keyhold_account_sign_out_finish (account, result, &error))
+  /* The agent shut down while the account signed out: @self is gone. */
+  if (g_cancellable_is_cancelled (g_task_get_cancellable (G_TASK (result))))
     {
-      g_task_return_error (task, g_steal_pointer (&error));
+      g_task_return_new_error (task, KEYHOLD_ERROR, KEYHOLD_ERROR_CANCELLED,
+                               "The agent stopped before account %s was removed", name);
       return;
     }
-  if (!keyhold_config_remove (self->config, name, &error)
+  self = g_task_get_task_data (task);
+  /* A keyring failure here must stop the removal: the account would vanish
+   * while its refresh token stayed behind in the keyring. */
+  if (!keyhold_account_remove_finish (account, result, &error)
+      || !keyhold_config_remove (self->config, name, &error)
       || !keyhold_config_save (self->config, &error))
     {
+      keyhold_account_removal_failed (account);
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
@@ -285,8 +299,8 @@ keyhold_accounts_remove_async (KeyholdAccounts *self,
       return;
     }
   g_task_set_task_data (task, self, NULL);
-  keyhold_account_sign_out_async (account, cancellable, on_removed_account_signed_out,
-                                  g_steal_pointer (&task));
+  keyhold_account_remove_async (account, self->cancellable, on_removed_account_signed_out,
+                                g_steal_pointer (&task));
 }
 
 gboolean

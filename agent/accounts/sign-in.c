@@ -121,7 +121,10 @@ finish (SignIn *sign_in, const GError *error)
       return;
     }
 
-  if (error != NULL)
+  if (error != NULL && keyhold_account_is_removed (sign_in->account))
+    public_error = g_error_new_literal (KEYHOLD_ERROR, KEYHOLD_ERROR_NO_SUCH_ACCOUNT,
+                                        "The account was removed during the sign-in");
+  else if (error != NULL)
     public_error = error_to_public (error);
   sign_in->owner->listener->finished (sign_in->handle, sign_in->caller, sign_in->account,
                                       public_error, sign_in->owner->listener_data);
@@ -288,6 +291,12 @@ keyhold_sign_ins_start (KeyholdSignIns *sign_ins,
                    "The sign-in method must be “device” or “browser”");
       return NULL;
     }
+  if (keyhold_account_is_removed (account))
+    {
+      g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_NO_SUCH_ACCOUNT,
+                   "The account is being removed");
+      return NULL;
+    }
   if (account_has_sign_in (sign_ins, account))
     {
       g_set_error (error, KEYHOLD_ERROR, KEYHOLD_ERROR_BUSY,
@@ -333,4 +342,16 @@ keyhold_sign_ins_cancel (KeyholdSignIns *sign_ins,
     }
   g_cancellable_cancel (sign_in->cancellable);
   return TRUE;
+}
+
+void
+keyhold_sign_ins_cancel_account (KeyholdSignIns *sign_ins, KeyholdAccount *account)
+{
+  GHashTableIter iter;
+  SignIn *sign_in;
+
+  g_hash_table_iter_init (&iter, sign_ins->active);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &sign_in))
+    if (sign_in->account == account)
+      g_cancellable_cancel (sign_in->cancellable);
 }

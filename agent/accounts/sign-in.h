@@ -46,6 +46,9 @@ gboolean keyhold_sign_ins_cancel (KeyholdSignIns *sign_ins,
                                   const char *handle,
                                   const char *caller,
                                   GError **error);
+/* Cancels every sign-in to @account, whoever started it: the account is
+ * being removed. */
+void keyhold_sign_ins_cancel_account (KeyholdSignIns *sign_ins, KeyholdAccount *account);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KeyholdSignIns, keyhold_sign_ins_free)
 

@@ -101,9 +101,15 @@ handle_remove_account (KeyholdDBusAgent1 *skeleton,
                        const char *name,
                        AgentService *service)
 {
+  KeyholdAccount *account;
+
   if (!caller_allowed (skeleton, invocation, service))
     return G_DBUS_METHOD_INVOCATION_HANDLED;
 
+  /* The removal refuses their tokens anyway; the flows need not run on. */
+  account = keyhold_accounts_lookup (service->accounts, name, NULL);
+  if (account != NULL)
+    keyhold_sign_ins_cancel_account (service->sign_ins, account);
   keyhold_accounts_remove_async (service->accounts, name, NULL, on_account_removed, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }

@@ -448,6 +448,156 @@ START_TEST (test_stalled_provider_keeps_the_sign_in)
 }
 END_TEST
 
+/* ---- removal and shutdown while something runs for the account --------- */
+
+typedef struct
+{
+  gboolean started;
+  gboolean finished;
+  char *error_name;
+} SignInWatch;
+
+static void
+on_sign_in_signal (GDBusConnection *connection,
+                   const char *sender,
+                   const char *path,
+                   const char *interface,
+                   const char *signal,
+                   GVariant *parameters,
+                   gpointer user_data)
+{
+  SignInWatch *watch = user_data;
+
+  if (g_strcmp0 (signal, "SignInProgress") == 0)
+    watch->started = TRUE;
+  else if (g_strcmp0 (signal, "SignInFinished") == 0 && !watch->finished)
+    {
+      g_variant_get (parameters, "(&ss&s)", NULL, &watch->error_name, NULL);
+      watch->finished = TRUE;
+    }
+}
+
+static void
+wait_until (const gboolean *flag, guint timeout_s, const char *what)
+{
+  gint64 deadline = g_get_monotonic_time () + timeout_s * G_USEC_PER_SEC;
+
+  while (!*flag && g_get_monotonic_time () < deadline)
+    if (!g_main_context_iteration (NULL, FALSE))
+      g_usleep (10 * 1000);
+  ck_assert_msg (*flag, "%s did not happen within %u s", what, timeout_s);
+}
+
+static void
+call_agent (const char *method,
+            GVariant *parameters,
+            const GVariantType *reply_type,
+            GVariant **out_reply)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = g_dbus_connection_call_sync (
+      keyhold_test_env_get_bus (env), KEYHOLD_AGENT_BUS_NAME, KEYHOLD_AGENT_PATH,
+      KEYHOLD_AGENT1_INTERFACE, method, parameters, reply_type, G_DBUS_CALL_FLAGS_NONE, 60000, NULL,
+      &error);
+
+  ck_assert_msg (reply != NULL, "%s failed: %s", method, error != NULL ? error->message : "");
+  if (out_reply != NULL)
+    *out_reply = g_steal_pointer (&reply);
+}
+
+/* The account is removed while its device sign-in waits for the user, who
+ * then approves: the sign-in must end in an error and leave no refresh
+ * token behind, which a new account of the same name and issuer would
+ * otherwise pick up, signed in as whoever approved. */
+START_TEST (test_remove_account_during_sign_in)
+{
+  const char *name = "removed-mid-sign-in";
+  SignInWatch watch = { 0 };
+  GDBusConnection *bus = keyhold_test_env_get_bus (env);
+  g_autofree char *in_keyring = NULL;
+  guint subscription;
+
+  keyhold_test_add_account (env, name);
+  mock_post ("/settings", "{\"auto_approve\": false}");
+  subscription = g_dbus_connection_signal_subscribe (
+      bus, NULL, KEYHOLD_AGENT1_INTERFACE, NULL, KEYHOLD_AGENT_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
+      on_sign_in_signal, &watch, NULL);
+  call_agent ("StartSignIn",
+              g_variant_new ("(ss@a{sv})", name, "device",
+                             g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0)),
+              G_VARIANT_TYPE ("(s)"), NULL);
+  wait_until (&watch.started, 20 * slow_factor (), "the device code");
+
+  call_agent ("RemoveAccount", g_variant_new ("(s)", name), NULL, NULL);
+  mock_post ("/device/approve", "{}");
+  wait_until (&watch.finished, 20 * slow_factor (), "the end of the sign-in");
+  /* Long enough for polls at the 1 s interval to pick up the approval. */
+  g_usleep (3 * G_USEC_PER_SEC * slow_factor ());
+
+  in_keyring = keyhold_test_keyring_refresh_token (env, name);
+  ck_assert_msg (in_keyring == NULL, "the removed account's refresh token is in the keyring");
+  ck_assert_str_eq (watch.error_name, "org.keyhold.Error.NoSuchAccount");
+  g_dbus_connection_signal_unsubscribe (bus, subscription);
+  g_free (watch.error_name);
+  mock_post ("/settings", "{\"auto_approve\": true}");
+}
+END_TEST
+
+/* The revocation requests the mock has received, answered or not. */
+static guint
+count_revocation_requests (void)
+{
+  g_autoptr (JsonNode) log = keyhold_test_env_mock (env, "GET", "/log?target=revoke", NULL);
+
+  return json_array_get_length (
+      json_object_get_array_member (json_node_get_object (log), "entries"));
+}
+
+/* The agent is told to stop while a SignOut or RemoveAccount waits for a
+ * revocation held at the provider: it must end cleanly (under valgrind and
+ * ASan: without errors), not reach the HTTP client or the account list it
+ * has freed. */
+static void
+check_stop_during_revocation (const char *name, gboolean remove)
+{
+  g_autofree char *path = keyhold_test_account_path (name);
+  gint64 deadline;
+  guint before;
+
+  sign_in (name);
+  before = count_revocation_requests ();
+  mock_post ("/faults", "{\"target\": \"revoke\", \"kind\": \"delay\", \"seconds\": 30}");
+  if (remove)
+    g_dbus_connection_call (keyhold_test_env_get_bus (env), KEYHOLD_AGENT_BUS_NAME,
+                            KEYHOLD_AGENT_PATH, KEYHOLD_AGENT1_INTERFACE, "RemoveAccount",
+                            g_variant_new ("(s)", name), NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL,
+                            NULL, NULL);
+  else
+    g_dbus_connection_call (keyhold_test_env_get_bus (env), KEYHOLD_AGENT_BUS_NAME, path,
+                            KEYHOLD_ACCOUNT1_INTERFACE, "SignOut", NULL, NULL,
+                            G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL, NULL);
+  deadline = g_get_monotonic_time () + 20 * slow_factor () * G_USEC_PER_SEC;
+  while (count_revocation_requests () == before && g_get_monotonic_time () < deadline)
+    g_usleep (100 * 1000);
+  ck_assert_msg (count_revocation_requests () > before, "the agent sent no revocation");
+
+  ck_assert_int_eq (keyhold_test_env_stop_agent (env), 0);
+  mock_post ("/faults/clear", NULL);
+  keyhold_test_env_start_agent (env, NULL);
+}
+
+START_TEST (test_stop_during_sign_out)
+{
+  check_stop_during_revocation ("stopped-signing-out", FALSE);
+}
+END_TEST
+
+START_TEST (test_stop_during_removal)
+{
+  check_stop_during_revocation ("stopped-removing", TRUE);
+}
+END_TEST
+
 static void
 add_case (Suite *suite, const char *name, const TTest *test)
 {
@@ -472,6 +622,9 @@ main (void)
             test_sign_in_as_other_user_during_refresh_without_id_token);
   add_case (suite, "sign-out-during-stalled-refresh", test_sign_out_during_stalled_refresh);
   add_case (suite, "stalled-provider", test_stalled_provider_keeps_the_sign_in);
+  add_case (suite, "remove-during-sign-in", test_remove_account_during_sign_in);
+  add_case (suite, "stop-during-sign-out", test_stop_during_sign_out);
+  add_case (suite, "stop-during-removal", test_stop_during_removal);
 
   env = keyhold_test_env_start (KEYHOLD_TEST_ENV_KEYRING | KEYHOLD_TEST_ENV_MOCK
                                 | KEYHOLD_TEST_ENV_AGENT);
