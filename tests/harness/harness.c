@@ -878,9 +878,10 @@ add_valgrind_args (KeyholdTestEnv *env, GStrvBuilder *argv)
   g_autofree char *suppressions_arg = g_strconcat ("--suppressions=", suppressions, NULL);
   g_autofree char *log_file_arg = g_strconcat ("--log-file=", log_file, NULL);
 
+  /* Deep stacks: a leak inside a library must show who called it. */
   g_strv_builder_add_many (argv, "valgrind", "--error-exitcode=99", "--leak-check=full",
-                           "--errors-for-leak-kinds=definite", suppressions_arg, log_file_arg,
-                           NULL);
+                           "--errors-for-leak-kinds=definite", "--num-callers=40", suppressions_arg,
+                           log_file_arg, NULL);
 }
 
 void
