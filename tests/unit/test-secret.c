@@ -2,7 +2,7 @@
 #include "config.h"
 
 #include <check.h>
-#include <signal.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/secret.h"
@@ -143,16 +143,39 @@ START_TEST (test_new_random)
 }
 END_TEST
 
+/* The protection of the mapping that holds @address, as /proc/self/maps
+ * shows it ("r--p"), or NULL. */
+static char *
+protection_of (const void *address)
+{
+  g_autofree char *maps = NULL;
+  g_auto (GStrv) lines = NULL;
+  guintptr wanted = (guintptr) address;
+
+  ck_assert (g_file_get_contents ("/proc/self/maps", &maps, NULL, NULL));
+  lines = g_strsplit (maps, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      unsigned long long start, end;
+      char protection[5];
+
+      if (sscanf (lines[i], "%llx-%llx %4s", &start, &end, protection) == 3 && wanted >= start
+          && wanted < end)
+        return g_strdup (protection);
+    }
+  return NULL;
+}
+
 /* The header promises the bytes are read-only once filled: a stray write
- * faults instead of changing a credential. */
+ * faults instead of changing a credential. The page's protection says so
+ * without a fault, which the sanitizers would take over. */
 START_TEST (test_bytes_are_read_only)
 {
-  KeyholdSecret *secret = keyhold_secret_new_from_string ("read-only");
-  volatile char *bytes = (volatile char *) keyhold_secret_get (secret);
+  g_autoptr (KeyholdSecret) secret = keyhold_secret_new_from_string ("read-only");
+  g_autofree char *protection = protection_of (keyhold_secret_get (secret));
 
-  bytes[0] = 'X';
-  /* Not reached. */
-  keyhold_secret_unref (secret);
+  ck_assert_ptr_nonnull (protection);
+  ck_assert_str_eq (protection, "r--p");
 }
 END_TEST
 
@@ -181,7 +204,7 @@ main (void)
   tcase_add_test (tcase, test_equal);
   tcase_add_test (tcase, test_new_random);
   tcase_add_test (tcase, test_wipe_string);
-  tcase_add_test_raise_signal (tcase, test_bytes_are_read_only, SIGSEGV);
+  tcase_add_test (tcase, test_bytes_are_read_only);
   suite_add_tcase (suite, tcase);
   runner = srunner_create (suite);
   srunner_run_all (runner, CK_NORMAL);
